@@ -1,0 +1,85 @@
+"""Running the real FreeRDP client (xfreerdp 2.x), always bounded by `timeout`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# xfreerdp 2.x exit codes (client/X11/xf_client.h) that the lab meets.
+EXIT_NAMES = {
+    0: "SUCCESS",
+    7: "CONN_DENIED (error-info 7 after activation)",
+    124: "TIMEOUT (killed by timeout(1))",
+    131: "CONN_FAILED",
+    132: "AUTH_FAILURE",
+    133: "NEGO_FAILURE",
+    134: "LOGON_FAILURE",
+    141: "CONNECT_FAILED",
+    143: "TLS_CONNECT_FAILED",
+    147: "CONNECT_TRANSPORT_FAILED",
+}
+
+
+def xfreerdp_path() -> str | None:
+    return shutil.which("xfreerdp")
+
+
+@dataclass
+class XfreerdpRun:
+    argv: list[str]
+    exit_code: int
+    seconds: float
+    output: str = field(repr=False, default="")
+
+    @property
+    def exit_name(self) -> str:
+        return EXIT_NAMES.get(self.exit_code, "?")
+
+
+def run_xfreerdp(
+    host: str,
+    port: int,
+    *,
+    display: str,
+    username: str = "",
+    password: str = "",
+    domain: str = "",
+    security: str | None = None,  # nla | tls | rdp
+    cert: str = "ignore",  # ignore | deny | tofu
+    cafile: Path | None = None,
+    extra: list[str] | None = None,
+    timeout: float = 20.0,
+    prefix: list[str] | None = None,
+) -> XfreerdpRun:
+    """`xfreerdp /auth-only` against host:port under `timeout`; never waits longer than timeout+5."""
+    exe = xfreerdp_path()
+    if exe is None:
+        raise FileNotFoundError("xfreerdp is not installed (Debian package freerdp2-x11)")
+    args = [exe, f"/v:{host}:{port}", "/auth-only", f"/cert:{cert}", "/log-level:INFO"]
+    if username:
+        args.append(f"/u:{username}")
+    if password:
+        args.append(f"/p:{password}")
+    if domain:
+        args.append(f"/d:{domain}")
+    if security:
+        args.append(f"/sec:{security}")
+    args += extra or []
+    argv = [*(prefix or []), "timeout", "-k", "2", f"{timeout:g}", *args]
+    with tempfile.TemporaryDirectory(prefix="rdplab-xfreerdp-") as home:
+        env = {"DISPLAY": display, "HOME": home, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+        if cafile is not None:
+            # FreeRDP 2 verifies against OpenSSL's default store plus $HOME/.config/freerdp/certs
+            certs = Path(home, ".config", "freerdp", "certs")
+            certs.mkdir(parents=True)
+            env["SSL_CERT_FILE"] = str(cafile)
+        t0 = time.monotonic()
+        proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=timeout + 10, check=False)
+        seconds = time.monotonic() - t0
+    masked = [a if not a.startswith("/p:") else "/p:***" for a in argv]
+    return XfreerdpRun(masked, proc.returncode, seconds, proc.stdout.decode("utf-8", "replace"))

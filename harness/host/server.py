@@ -1,0 +1,191 @@
+"""The emulated host's socket driver: accepts connections and runs one ServerConnection each.
+
+The policy is read from its source at every accepted connection. A connection that sends
+garbage or stalls is closed with its reason logged; the others are unaffected. Each connection
+runs in its own thread with an idle timeout, so nothing waits forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..rdp import events as ev
+from ..rdp.errors import RdpError
+from ..rdp.server import ServerConnection
+from .policy import PolicySource
+
+log = logging.getLogger("rdplab.host")
+
+HostEventSink = Callable[[ev.HostLog], None]
+
+
+@dataclass
+class HostStats:
+    accepted: int = 0
+    activated: int = 0
+    failed: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+
+class EmulatedHost:
+    """Serves RDP on a listening socket until stopped."""
+
+    def __init__(
+        self,
+        policy_source: PolicySource,
+        *,
+        on_event: HostEventSink | None = None,
+        idle_timeout: float = 30.0,
+        max_connections: int = 64,
+    ) -> None:
+        self._policy_source = policy_source
+        self._on_event = on_event
+        self._idle_timeout = idle_timeout
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self.stats = HostStats()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._listener is not None, "host not started"
+        return self._listener.getsockname()[:2]
+
+    def start(self, listener: socket.socket) -> EmulatedHost:
+        """Serve on an already bound and listening socket (loopback or inside a namespace)."""
+        self._listener = listener
+        listener.settimeout(0.2)
+        self._thread = threading.Thread(target=self._accept_loop, name="rdplab-host", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._listener is not None:
+            self._listener.close()
+        with self._lock:
+            for conn in list(self._conns):
+                _close(conn, reset=False)
+
+    def __enter__(self) -> EmulatedHost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stop.is_set():
+            try:
+                conn, peer = self._listener.accept()
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                break
+            if not self._slots.acquire(blocking=False):
+                log.warning("connection from %s refused: too many connections", peer)
+                self._emit(ev.HostLog("too many incomplete connections", 1006, {"peer": str(peer)}))
+                _close(conn, reset=True)
+                continue
+            self.stats.accepted += 1
+            threading.Thread(target=self._serve, args=(conn, peer), daemon=True,
+                             name=f"rdplab-host-{peer}").start()
+
+    def _emit(self, event: ev.HostLog) -> None:
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception:  # a broken sink must not take the host down
+                log.exception("host event sink failed")
+
+    def _serve(self, sock: socket.socket, peer: object) -> None:
+        with self._lock:
+            self._conns.add(sock)
+        reason = "closed"
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(self._idle_timeout)
+            reason = self._run(sock)
+        except Exception as exc:  # the last line of defence: log and drop this connection only
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            log.exception("connection from %s failed", peer)
+        finally:
+            with self._lock:
+                self._conns.discard(sock)
+            self._slots.release()
+            log.info("connection from %s ended: %s", peer, reason)
+
+    def _run(self, sock: socket.socket) -> str:
+        try:
+            policy = self._policy_source()
+        except Exception as exc:
+            _close(sock, reset=True)
+            return f"policy unavailable: {exc}"
+        conn = ServerConnection(policy)
+        while True:
+            while (event := conn.next_event()) is not None:
+                if isinstance(event, ev.HostLog):
+                    self._emit(event)
+                elif isinstance(event, ev.StageFailed):
+                    self.stats.failed += 1
+                    self.stats.reasons.append(f"{event.stage}: {event.reason}")
+                elif isinstance(event, ev.StageCompleted) and event.stage == "finalisation":
+                    self.stats.activated += 1
+            out = conn.data_to_send()
+            if out:
+                try:
+                    sock.sendall(out)
+                except OSError as exc:
+                    _close(sock, reset=False)
+                    return f"send failed: {exc}"
+            if conn.should_close:
+                _close(sock, reset=conn.abort)
+                return conn.close_reason or "closed by host"
+            if self._stop.is_set():
+                _close(sock, reset=False)
+                return "host stopping"
+            try:
+                data = sock.recv(65536)
+            except (TimeoutError, socket.timeout):
+                _close(sock, reset=True)
+                return f"idle for {self._idle_timeout:g} s"
+            except OSError as exc:
+                _close(sock, reset=False)
+                return f"receive failed: {exc}"
+            try:
+                conn.receive_data(data)
+            except RdpError as exc:  # the core reports failures as events; this is a bug guard
+                _close(sock, reset=True)
+                return f"protocol error: {exc}"
+            if not data and not conn.data_to_send_pending:
+                _close(sock, reset=False)
+                return "client closed"
+
+
+def _close(sock: socket.socket, *, reset: bool) -> None:
+    try:
+        if reset:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    except OSError:
+        pass
+
+
+def listen(address: str = "127.0.0.1", port: int = 0, backlog: int = 64) -> socket.socket:
+    """A listening TCP socket on loopback (the netns backend makes its own inside a namespace)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((address, port))
+    sock.listen(backlog)
+    return sock

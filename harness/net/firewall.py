@@ -1,0 +1,48 @@
+"""Firewall fault: an nft table in a node's namespace (default the host) refusing inbound TCP
+to one port, silently (`drop`: no SYN-ACK, the client times out) or actively (`reject`: a TCP
+reset, the client gets ECONNREFUSED at once)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .lab import NetLab
+
+Action = Literal["drop", "reject"]
+_VERDICT = {"drop": "drop", "reject": "reject with tcp reset"}
+
+
+def firewall_table(lab: NetLab) -> str:
+    """The nft table name (family inet) this lab's firewall fault uses."""
+    return f"rdplab_{lab.lab_id}_fw"
+
+
+def apply_firewall(
+    lab: NetLab, *, port: int = 3389, action: Action = "drop", node: str = "host"
+) -> None:
+    """Block inbound TCP to port on node (replaces a previous firewall fault there)."""
+    if action not in _VERDICT:
+        raise ValueError(f"action must be drop or reject, not {action!r}")
+    if not 0 < port < 65536:
+        raise ValueError(f"bad port {port}")
+    table = firewall_table(lab)
+    lab.record({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
+    lab.nft(
+        node,
+        f"table inet {table} {{}}\n"
+        f"delete table inet {table}\n"
+        f"table inet {table} {{\n"
+        f"  chain input {{\n"
+        f"    type filter hook input priority filter; policy accept;\n"
+        f"    tcp dport {port} {_VERDICT[action]}\n"
+        f"  }}\n"
+        f"}}\n",
+    )
+
+
+def remove_firewall(lab: NetLab, *, node: str = "host") -> None:
+    """Delete the firewall table (no error when it is not there)."""
+    table = firewall_table(lab)
+    lab.nft(node, f"table inet {table} {{}}\ndelete table inet {table}\n")
+    lab.forget({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})

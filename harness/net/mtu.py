@@ -1,0 +1,125 @@
+"""Path-MTU faults and their fixes: a black hole in the router, a lower endpoint MTU, MSS clamping.
+
+The black hole: packets above `mtu` cannot cross the router, and the ICMP "fragmentation
+needed" (type 3 code 4; IPv6 packet-too-big) that would tell the sender is dropped in the
+router's forward *and* output hooks (the router generates them itself), so PMTU discovery fails
+and large DF segments vanish while the handshake and small messages pass.
+
+method "route" (default) models the inner VPN link: every route in the router gets `mtu <mtu>`,
+so forwarding in either direction needs ICMP, and with drop_icmp=False PMTUD repairs the path
+(the lab's check that the fault is the ICMP filter, not the MTU alone). Interfaces stay at 1500.
+method "link" lowers the MTU of the router's interface towards `towards` (default the host):
+client→host packets then need ICMP, but host→client packets above the MTU are dropped by that
+veth on receipt, so no ICMP would help in that direction.
+
+Fixes: set_mtu(lab, "client", m) — the client's MSS (m − 40) caps what the host sends and its
+own MTU caps what it sends, so m ≤ the black-hole MTU repairs both directions and anything above
+it does not; apply_mss_clamp(lab) — the router rewrites the MSS of SYNs to its route MTU.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .lab import NetLab
+
+Method = Literal["route", "link"]
+_ICMP_TOO_BIG = (
+    "icmp type destination-unreachable icmp code 4 drop\n"
+    "    icmpv6 type packet-too-big drop"
+)
+
+
+def pmtu_table(lab: NetLab) -> str:
+    """nft table (inet, router) dropping ICMP fragmentation-needed."""
+    return f"rdplab_{lab.lab_id}_pmtu"
+
+
+def mss_table(lab: NetLab) -> str:
+    """nft table (inet, router) clamping the TCP MSS."""
+    return f"rdplab_{lab.lab_id}_mss"
+
+
+def _route_lines(lab: NetLab, mtu: int | None) -> list[str]:
+    suffix = f" mtu {mtu}" if mtu else ""
+    return [
+        f"route replace {i.subnet} dev {i.name} proto kernel scope link src {i.address}{suffix}"
+        for i in lab.topology.node_ifaces(lab.router)
+    ]
+
+
+def _load_table(lab: NetLab, node: str, table: str, body: str) -> None:
+    lab.record({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
+    lab.nft(
+        node,
+        f"table inet {table} {{}}\ndelete table inet {table}\ntable inet {table} {{\n{body}}}\n",
+    )
+
+
+def _drop_table(lab: NetLab, node: str, table: str) -> None:
+    lab.nft(node, f"table inet {table} {{}}\ndelete table inet {table}\n")
+    lab.forget({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
+
+
+def apply_mtu_blackhole(
+    lab: NetLab,
+    *,
+    mtu: int = 1300,
+    drop_icmp: bool = True,
+    method: Method = "route",
+    towards: str = "host",
+) -> None:
+    """Give the router a `mtu` bottleneck and (drop_icmp) hide it from PMTU discovery."""
+    if not 576 <= mtu <= 9000:
+        raise ValueError(f"MTU {mtu} outside 576..9000")
+    r = lab.router
+    if method == "route":
+        lab.ip(r, *_route_lines(lab, mtu))
+    elif method == "link":
+        lab.ip(r, f"link set {lab.iface(r, towards)} mtu {mtu}")
+    else:
+        raise ValueError(f"method must be route or link, not {method!r}")
+    lab.faults["mtu_blackhole"] = {"method": method, "towards": towards, "mtu": mtu}
+    if drop_icmp:
+        chains = "".join(
+            f"  chain {hook} {{\n    type filter hook {hook} priority filter; policy accept;\n"
+            f"    {_ICMP_TOO_BIG}\n  }}\n"
+            for hook in ("forward", "output")
+        )
+        _load_table(lab, r, pmtu_table(lab), chains)
+
+
+def remove_mtu_blackhole(lab: NetLab) -> None:
+    """Undo apply_mtu_blackhole: original MTUs/routes, ICMP allowed again."""
+    spec = lab.faults.pop("mtu_blackhole", None)
+    r = lab.router
+    if spec is not None:
+        if spec["method"] == "route":
+            lab.ip(r, *_route_lines(lab, None))
+        else:
+            i = lab.topology.iface(r, spec["towards"])
+            lab.ip(r, f"link set {i.name} mtu {i.mtu}")
+    _drop_table(lab, r, pmtu_table(lab))
+
+
+def set_mtu(lab: NetLab, node: str, mtu: int, peer: str | None = None) -> None:
+    """Set the MTU of node's interface towards peer (default: the router), e.g. the client NIC
+    MTU remediation; set it back to Topology's value to undo."""
+    if not 576 <= mtu <= 9000:
+        raise ValueError(f"MTU {mtu} outside 576..9000")
+    lab.ip(node, f"link set {lab.iface(node, peer)} mtu {mtu}")
+
+
+def apply_mss_clamp(lab: NetLab, *, node: str | None = None) -> None:
+    """Clamp the MSS of forwarded SYNs to the route MTU (`set rt mtu`) in the router."""
+    body = (
+        "  chain forward {\n    type filter hook forward priority mangle; policy accept;\n"
+        "    tcp flags syn tcp option maxseg size set rt mtu\n  }\n"
+    )
+    _load_table(lab, node or lab.router, mss_table(lab), body)
+
+
+def remove_mss_clamp(lab: NetLab, *, node: str | None = None) -> None:
+    """Remove the MSS clamping table."""
+    _drop_table(lab, node or lab.router, mss_table(lab))

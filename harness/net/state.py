@@ -1,0 +1,118 @@
+"""Per-lab state files: every resource is recorded before it is created, so `down_all` can
+remove what a lab left behind even after its process was killed with SIGKILL.
+
+A state file is JSON at <state dir>/<lab id>.json:
+{"version": 1, "lab": id, "owner": {"pid", "start"}, "created": epoch, "resources": [...]}.
+Resource kinds: netns {name}; veth {ns, dev}; nft_table {ns, family, table}; qdisc {ns, dev};
+pid {pid, start}; tempdir {path}; etc_netns {path}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+STATE_ENV = "RDPLAB_STATE_DIR"
+DEFAULT_STATE_DIR = Path("/run/rdplab")
+
+Resource = dict[str, Any]
+
+
+def default_state_dir() -> Path:
+    """$RDPLAB_STATE_DIR, else /run/rdplab."""
+    return Path(os.environ.get(STATE_ENV) or DEFAULT_STATE_DIR)
+
+
+def process_start(pid: int) -> int | None:
+    """The start time (clock ticks after boot) of pid, or None when it is gone; with the pid it
+    identifies a process even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def process_alive(pid: int, start: int | None) -> bool:
+    """Whether the process (pid, start) still runs."""
+    now = process_start(pid)
+    return now is not None and (start is None or now == start)
+
+
+class LabState:
+    """The state file of one lab; every change is written at once (atomically)."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self.data = data
+
+    @classmethod
+    def new(cls, state_dir: Path, lab_id: str) -> LabState:
+        """A fresh state owned by this process (written immediately)."""
+        pid = os.getpid()
+        data = {
+            "version": 1,
+            "lab": lab_id,
+            "owner": {"pid": pid, "start": process_start(pid)},
+            "created": time.time(),
+            "resources": [],
+        }
+        state = cls(Path(state_dir) / f"{lab_id}.json", data)
+        state.flush()
+        return state
+
+    @classmethod
+    def load(cls, path: Path) -> LabState:
+        """Read a state file (raises ValueError when it is not one)."""
+        data = json.loads(Path(path).read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("resources"), list):
+            raise ValueError(f"{path}: not an rdplab state file")
+        return cls(Path(path), data)
+
+    @property
+    def lab_id(self) -> str:
+        return str(self.data["lab"])
+
+    @property
+    def resources(self) -> list[Resource]:
+        return list(self.data["resources"])
+
+    def owner_alive(self) -> bool:
+        """Whether the process that created the lab still runs."""
+        owner = self.data.get("owner") or {}
+        return bool(owner.get("pid")) and process_alive(int(owner["pid"]), owner.get("start"))
+
+    def add(self, *resources: Resource) -> None:
+        """Record resources (call before creating them)."""
+        new = [dict(r) for r in resources if r not in self.data["resources"]]
+        if new:
+            self.data["resources"].extend(new)
+            self.flush()
+
+    def discard(self, *resources: Resource) -> None:
+        """Forget resources (call after removing them)."""
+        self.data["resources"] = [r for r in self.data["resources"] if r not in resources]
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the file atomically (temp file + rename)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.data, indent=1))
+        os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        """Delete the state file (after everything it lists is gone)."""
+        self.path.unlink(missing_ok=True)
+
+
+def state_files(state_dir: Path | None = None) -> list[Path]:
+    """Every lab state file in state_dir."""
+    d = Path(state_dir) if state_dir is not None else default_state_dir()
+    try:
+        return sorted(p for p in d.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
+    except FileNotFoundError:
+        return []

@@ -1,0 +1,196 @@
+"""Client profiles: how a real client behaves and which codes it shows, loaded from YAML.
+
+A profile is data (harness/data/profiles/*.yaml): the protocols it offers, its TLS and CredSSP
+settings, its certificate policy and timeouts, and an ordered table mapping a failure (stage +
+event) to the codes that client shows, each row with its source and confidence.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..rdp.x224 import Protocol
+
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "data" / "profiles"
+CERT_POLICIES = ("ignore", "warn", "strict")
+CONFIDENCE = ("doc", "run", "open")
+
+
+class ProfileError(ValueError):
+    """A profile file that is missing or malformed; the message names the file and field."""
+
+
+@dataclass(frozen=True)
+class CodeRow:
+    stage: str
+    event: str
+    show: dict[str, Any]
+    source: str
+    confidence: str
+
+    def matches(self, stage: str, event: str) -> bool:
+        return fnmatch.fnmatchcase(stage, self.stage) and fnmatch.fnmatchcase(event, self.event)
+
+
+@dataclass(frozen=True)
+class ClientProfile:
+    """A client's behaviour and its code table."""
+
+    name: str
+    description: str
+    requested_protocols: int
+    cookie: str | None
+    tls_min: str
+    tls_max: str
+    credssp_version: int | None
+    allow_encryption_oracle: int
+    cert_policy: str
+    timeouts: dict[str, float]
+    usable_min_bytes: int
+    codes: tuple[CodeRow, ...] = field(default=())
+
+    @property
+    def offers_nla(self) -> bool:
+        return bool(self.requested_protocols & (Protocol.HYBRID | Protocol.HYBRID_EX))
+
+    def timeout(self, stage: str, default: float = 10.0) -> float:
+        return float(self.timeouts.get(stage, default))
+
+    def with_overrides(self, **changes: Any) -> ClientProfile:
+        return replace(self, **changes)
+
+    def codes_for(
+        self, stage: str | None, event: str | None, error_info: int | None = None
+    ) -> dict[str, Any]:
+        """The codes this client shows for a failure (or a success when stage is None)."""
+        if stage is None or event is None:
+            return {"result": "connected", "source": "session usable", "confidence": "run"}
+        for row in self.codes:
+            if row.matches(stage, event):
+                return {**_render(row.show, error_info), "source": row.source,
+                        "confidence": row.confidence}
+        return {"result": "unmapped", "stage": stage, "event": event, "confidence": "open",
+                "source": f"no row in profile {self.name} matches"}
+
+
+def _render(show: dict[str, Any], error_info: int | None) -> dict[str, Any]:
+    from ..rdp.errinfo import describe_name  # deferred: the code table is data loaded on use
+
+    out: dict[str, Any] = {}
+    for key, value in show.items():
+        if isinstance(value, str) and "{" in value and error_info is not None:
+            value = value.format(
+                error_info=f"{error_info:#x}",
+                error_info_dec=error_info,
+                error_info_name=describe_name(error_info),
+            )
+            if key == "exit":
+                value = int(value)
+        out[key] = value
+    return out
+
+
+def _fail(path: Path, field_name: str, what: str) -> ProfileError:
+    return ProfileError(f"{path}: field '{field_name}': {what}")
+
+
+def _protocols(path: Path, names: Any) -> int:
+    if not isinstance(names, list) or not names:
+        raise _fail(path, "client.requested_protocols", "a non-empty list such as [SSL, HYBRID]")
+    flags = 0
+    for name in names:
+        try:
+            flags |= Protocol[str(name)]
+        except KeyError:
+            raise _fail(path, "client.requested_protocols",
+                        f"unknown protocol {name!r}; use {[p.name for p in Protocol]}") from None
+    return flags
+
+
+def _rows(path: Path, rows: Any) -> tuple[CodeRow, ...]:
+    if not isinstance(rows, list):
+        raise _fail(path, "codes", "a list of rows")
+    out = []
+    for i, row in enumerate(rows):
+        where = f"codes[{i}]"
+        if not isinstance(row, dict):
+            raise _fail(path, where, "a mapping")
+        for key in ("stage", "event", "show", "source", "confidence"):
+            if key not in row:
+                raise _fail(path, f"{where}.{key}", "missing")
+        if row["confidence"] not in CONFIDENCE:
+            raise _fail(path, f"{where}.confidence", f"one of {CONFIDENCE}")
+        if not isinstance(row["show"], dict):
+            raise _fail(path, f"{where}.show", "a mapping of the codes the client shows")
+        out.append(CodeRow(str(row["stage"]), str(row["event"]), dict(row["show"]),
+                           str(row["source"]), str(row["confidence"])))
+    return tuple(out)
+
+
+def _raw(name_or_path: str) -> tuple[Path, dict[str, Any]]:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.yaml")))
+        raise ProfileError(f"no client profile {name_or_path!r} (known: {known})")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: a profile is a mapping")
+    parent = data.get("inherits")
+    if parent:
+        _, base = _raw(str(parent))
+        merged = {**base, **{k: v for k, v in data.items() if k != "client"}}
+        merged["client"] = {**base.get("client", {}), **data.get("client", {})}
+        if "codes" not in data:
+            merged["codes"] = base.get("codes", [])
+        data = merged
+    return path, data
+
+
+@cache
+def load_profile(name_or_path: str) -> ClientProfile:
+    """Load a profile by name (from the package data) or by path to a YAML file."""
+    path, data = _raw(name_or_path)
+    client = data.get("client")
+    if not isinstance(client, dict):
+        raise _fail(path, "client", "missing or not a mapping")
+    policy = client.get("cert_policy", "warn")
+    if policy not in CERT_POLICIES:
+        raise _fail(path, "client.cert_policy", f"one of {CERT_POLICIES}")
+    cssp = client.get("credssp_version")
+    if cssp is not None and (not isinstance(cssp, int) or not 2 <= cssp <= 6):
+        raise _fail(path, "client.credssp_version", "an integer from 2 to 6, or null")
+    oracle = client.get("allow_encryption_oracle", 1)
+    if oracle not in (0, 1, 2):
+        raise _fail(path, "client.allow_encryption_oracle", "0, 1 or 2")
+    timeouts = client.get("timeouts", {})
+    if not isinstance(timeouts, dict):
+        raise _fail(path, "client.timeouts", "a mapping of stage to seconds")
+    return ClientProfile(
+        name=str(data.get("name", path.stem)),
+        description=str(data.get("description", "")),
+        requested_protocols=_protocols(path, client.get("requested_protocols")),
+        cookie=client.get("cookie"),
+        tls_min=str(client.get("tls_min", "TLSv1.2")),
+        tls_max=str(client.get("tls_max", "TLSv1.3")),
+        credssp_version=cssp,
+        allow_encryption_oracle=int(oracle),
+        cert_policy=policy,
+        timeouts={str(k): float(v) for k, v in timeouts.items()},
+        usable_min_bytes=int(client.get("usable_min_bytes", 16384)),
+        codes=_rows(path, data.get("codes", [])),
+    )
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))

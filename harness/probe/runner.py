@@ -1,0 +1,275 @@
+"""The probe driver: moves bytes between a socket and the sans-IO client, timing every stage.
+
+Every wait is bounded by the current stage's timeout from the client profile (and by an overall
+cap), so no server can make the probe hang; every exception from the core is a typed failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..rdp import events as ev
+from ..rdp.certverify import load_trust_anchors
+from ..rdp.client import ClientConfig, ClientConnection
+from ..rdp.errors import RdpError
+from .profiles import ClientProfile
+from .result import Failure, ProbeResult, StageRecord
+
+
+class Stream(Protocol):
+    """What the probe needs of a transport: a socket, or a tunnel through an RD Gateway."""
+
+    def sendall(self, data: bytes, /) -> Any: ...
+    def recv(self, n: int, /) -> bytes: ...
+    def settimeout(self, t: float | None, /) -> None: ...
+    def close(self) -> None: ...
+
+
+Connector = Callable[[str, int, float], Stream]
+Resolver = Callable[[str], str]
+
+
+def tcp_connect(host: str, port: int, timeout: float) -> socket.socket:
+    """A plain TCP connection (the loopback backend's connector)."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def system_resolve(name: str) -> str:
+    return socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)[0][4][0]
+
+
+@dataclass
+class ProbeTarget:
+    host: str
+    port: int = 3389
+    username: str = ""
+    password: str = ""
+    domain: str = ""
+
+    def url(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        return f"rdp://{user}{self.host}:{self.port}"
+
+
+@dataclass
+class ProbeOptions:
+    profile: ClientProfile
+    cert_policy: str | None = None  # overrides the profile's
+    cafile: Path | None = None
+    trust_pem: bytes = b""  # trust anchors given directly (the lab's CA)
+    overall_timeout: float = 60.0
+    clock_offset: float = 0.0  # seconds the client's clock is ahead of real time
+    credssp_version: int | None = None  # overrides (client model's patch level)
+    allow_encryption_oracle: int | None = None
+    tls_max: str | None = None
+    connect: Connector = tcp_connect
+    resolve: Resolver | None = None
+    usable_window: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _classify_connect_error(exc: OSError) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timeout"
+    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return "unreachable"
+    return "failed"
+
+
+class _Run:
+    """State of one probe run: the trace being built and the clock of the current stage."""
+
+    def __init__(self, target: ProbeTarget, options: ProbeOptions) -> None:
+        self.target = target
+        self.options = options
+        self.result = ProbeResult(target=target.url(), profile=options.profile.name)
+        self.t0 = time.monotonic()
+        self.stage_start = self.t0
+
+    def record(self, stage: str, outcome: str, detail: dict[str, Any]) -> None:
+        now = time.monotonic()
+        self.result.stages.append(StageRecord(stage, outcome, now - self.stage_start, detail))
+        self.stage_start = now
+
+    def fail(self, stage: str, event: str, reason: str, detail: dict[str, Any] | None = None,
+             error_info: int | None = None) -> None:
+        detail = dict(detail or {})
+        self.record(stage, "failed", {**detail, "reason": reason})
+        self.result.failure = Failure(stage, event, reason, detail, error_info)
+
+    def deadline(self, stage: str) -> float:
+        per_stage = self.options.profile.timeout(stage)
+        if stage == "usable" and self.options.usable_window is not None:
+            per_stage = self.options.usable_window
+        overall = self.t0 + self.options.overall_timeout
+        return min(self.stage_start + per_stage, overall)
+
+
+def _client_config(target: ProbeTarget, options: ProbeOptions) -> ClientConfig:
+    profile = options.profile
+    trust = options.trust_pem
+    if options.cafile is not None:
+        trust += b"\n" + options.cafile.read_bytes()
+    return ClientConfig(
+        username=target.username,
+        password=target.password,
+        domain=target.domain,
+        requested_protocols=profile.requested_protocols,
+        cookie=(profile.cookie or "").format(user=target.username) or None,
+        tls_min=profile.tls_min,
+        tls_max=options.tls_max or profile.tls_max,
+        credssp_version=options.credssp_version or profile.credssp_version,
+        allow_encryption_oracle=(
+            profile.allow_encryption_oracle
+            if options.allow_encryption_oracle is None
+            else options.allow_encryption_oracle
+        ),
+        cert_policy=options.cert_policy or profile.cert_policy,
+        trust_anchors=load_trust_anchors(trust),
+        target_name=target.host,
+        clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=options.clock_offset),
+    )
+
+
+def run_probe(target: ProbeTarget, options: ProbeOptions) -> ProbeResult:
+    """Connect, run the whole sequence to a usable session, and return the trace and verdict."""
+    run = _Run(target, options)
+    stream = _open(run)
+    if stream is not None:
+        try:
+            _drive(run, stream)
+        finally:
+            stream.close()
+    failure = run.result.failure
+    if failure is not None:
+        run.result.codes[options.profile.name] = options.profile.codes_for(
+            failure.stage, failure.event, failure.error_info
+        )
+    elif run.result.warnings:
+        w = run.result.warnings[0]
+        run.result.codes[options.profile.name] = options.profile.codes_for(w["stage"], w["event"])
+    else:
+        run.result.codes[options.profile.name] = options.profile.codes_for(None, None)
+    return run.result
+
+
+def _open(run: _Run) -> Stream | None:
+    target, options = run.target, run.options
+    address = target.host
+    if options.resolve is not None:
+        try:
+            address = options.resolve(target.host)
+        except OSError as exc:
+            run.fail("tcp", "dns_failed", f"cannot resolve {target.host}: {exc}")
+            return None
+    try:
+        stream = options.connect(address, target.port, options.profile.timeout("tcp"))
+    except OSError as exc:
+        event = _classify_connect_error(exc)
+        run.fail("tcp", event, f"connect to {address}:{target.port}: {exc or event}",
+                 {"address": address})
+        return None
+    except RdpError as exc:  # a gateway tunnel reports its own failures
+        stage = getattr(exc, "stage", "tcp")
+        run.fail(stage, getattr(exc, "event", "failed"), str(exc), getattr(exc, "detail", {}))
+        return None
+    run.record("tcp", "ok", {"address": address, "port": target.port})
+    return stream
+
+
+def _drive(run: _Run, stream: Stream) -> None:
+    conn = ClientConnection(_client_config(run.target, run.options))
+    conn.start()
+    refresh_sent_at: float | None = None
+    while run.result.failure is None:
+        out = conn.data_to_send()
+        if out:
+            try:
+                stream.sendall(out)
+            except OSError as exc:
+                conn.receive_data(b"")
+                _drain(run, conn)
+                if run.result.failure is None:
+                    run.fail(conn.stage, "closed", f"send failed: {exc}")
+                return
+        if _drain(run, conn):
+            return
+        if conn.activated and refresh_sent_at is None:
+            conn.request_refresh()
+            refresh_sent_at = time.monotonic()
+            continue
+        stage = "usable" if conn.activated else conn.stage
+        remaining = run.deadline(stage) - time.monotonic()
+        if remaining <= 0:
+            _on_timeout(run, conn, stage)
+            return
+        stream.settimeout(remaining)
+        try:
+            data = stream.recv(65536)
+        except (TimeoutError, socket.timeout):
+            continue  # the deadline check above decides
+        except OSError as exc:
+            data = b""
+            reset = f"connection reset: {exc}"
+            conn.receive_data(b"")
+            _drain(run, conn, reason=reset)
+            return
+        conn.receive_data(data)
+        if not data:
+            _drain(run, conn)
+            return
+
+
+def _on_timeout(run: _Run, conn: ClientConnection, stage: str) -> None:
+    if stage == "usable":
+        got = run.result.update_bytes
+        if got > 0 and conn.pending_bytes == 0:
+            run.record("usable", "ok", {"update_bytes": got, "note": "small update, none pending"})
+            return
+        run.fail("usable", "stalled",
+                 f"{got} bytes of complete updates within the window, "
+                 f"{conn.pending_bytes} bytes of an incomplete PDU pending",
+                 {"update_bytes": got, "pending_bytes": conn.pending_bytes})
+        return
+    run.fail(stage, "timeout", f"no answer within {run.options.profile.timeout(stage):g} s",
+             {"pending_bytes": conn.pending_bytes})
+
+
+def _drain(run: _Run, conn: ClientConnection, reason: str | None = None) -> bool:
+    """Process every queued event; True when the run is over (usable or failed)."""
+    while (event := conn.next_event()) is not None:
+        if isinstance(event, ev.StageCompleted):
+            run.record(event.stage, "ok", dict(event.detail))
+        elif isinstance(event, ev.StageWarning):
+            run.result.warnings.append({"stage": event.stage, "event": event.detail.get("event", "warning"),
+                                        "message": event.message, "detail": dict(event.detail)})
+        elif isinstance(event, ev.ErrorInfoReceived):
+            run.result.stages.append(StageRecord(conn.stage, "info", 0.0,
+                                                 {"error_info": f"{event.code:#x}", "name": event.name}))
+        elif isinstance(event, ev.UpdateReceived):
+            run.result.update_bytes += event.nbytes
+            if run.result.update_bytes >= run.options.profile.usable_min_bytes:
+                run.record("usable", "ok", {"update_bytes": run.result.update_bytes})
+                return True
+        elif isinstance(event, ev.StageFailed):
+            detail = dict(event.detail)
+            if reason:
+                detail.setdefault("transport", reason)
+            run.fail(event.stage, event.event, event.reason, detail, conn.error_info)
+            return True
+        elif isinstance(event, ev.ConnectionClosed):
+            if run.result.failure is None:
+                run.fail(conn.stage, "closed", reason or event.reason, {}, conn.error_info)
+            return True
+    return run.result.failure is not None

@@ -1,0 +1,70 @@
+"""Shared fixtures: lab PKI material, an Xvfb display, and skips for missing real peers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.pki import KeyPair, expired_window, issue_server_cert, make_ca
+
+
+@pytest.fixture(scope="session")
+def lab_ca() -> KeyPair:
+    return make_ca("rdplab test CA")
+
+
+@pytest.fixture(scope="session")
+def host_pair(lab_ca: KeyPair) -> KeyPair:
+    return issue_server_cert(lab_ca, "localhost", names=["localhost", "127.0.0.1"])
+
+
+@pytest.fixture(scope="session")
+def expired_pair(lab_ca: KeyPair) -> KeyPair:
+    start, end = expired_window()
+    return issue_server_cert(lab_ca, "localhost", names=["localhost", "127.0.0.1"],
+                             not_before=start, not_after=end)
+
+
+@pytest.fixture(scope="session")
+def other_pair(lab_ca: KeyPair) -> KeyPair:
+    return issue_server_cert(lab_ca, "localhost", names=["localhost"])
+
+
+@pytest.fixture
+def cert_files(tmp_path: Path, host_pair: KeyPair, lab_ca: KeyPair) -> dict[str, Path]:
+    files = {"cert": tmp_path / "rdp.crt", "key": tmp_path / "rdp.key", "ca": tmp_path / "ca.crt"}
+    files["cert"].write_bytes(host_pair.cert_pem)
+    files["key"].write_bytes(host_pair.key_pem)
+    files["ca"].write_bytes(lab_ca.cert_pem)
+    return files
+
+
+def _need(binary: str, package: str) -> None:
+    if shutil.which(binary) is None:
+        pytest.skip(f"{binary} is not installed (Debian package {package}); "
+                    "the README's test command installs it when run as root")
+
+
+@pytest.fixture(scope="session")
+def xdisplay() -> Iterator[str]:
+    """A private Xvfb display for xfreerdp / freerdp-shadow-cli."""
+    _need("Xvfb", "xvfb")
+    from harness.xdisplay import Xvfb
+
+    with Xvfb() as x:
+        assert x.display
+        yield x.display
+
+
+@pytest.fixture(scope="session")
+def xfreerdp() -> str:
+    _need("xfreerdp", "freerdp2-x11")
+    return shutil.which("xfreerdp") or ""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
