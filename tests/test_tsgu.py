@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -255,9 +258,9 @@ def _drive(statuses: dict[str, int]) -> tuple[tsgu.TsguClient, tsgu.TsguServer, 
 def test_machines_open_a_channel_and_move_data() -> None:
     client, server, seen = _drive({})
     assert client.state == server.state == "open"
-    chan = [e for e in seen if isinstance(e, tsgu.ChannelCreateRequested)][0]
+    chan = next(e for e in seen if isinstance(e, tsgu.ChannelCreateRequested))
     assert chan.request.resources == ("rdhost.lab.test",) and chan.request.port == 3389
-    auth = [e for e in seen if isinstance(e, tsgu.TunnelAuthRequested)][0]
+    auth = next(e for e in seen if isinstance(e, tsgu.TunnelAuthRequested))
     assert auth.request.client_name == "PROBE"
     kinds = [type(e) for e in _events(client)]
     assert kinds == [
@@ -325,11 +328,9 @@ def test_service_message_reaches_client() -> None:
 FUZZ = settings(max_examples=300, deadline=None)
 
 
-def _typed(fn, data: bytes) -> None:  # type: ignore[no-untyped-def]
-    try:
+def _typed(fn: Callable[[bytes], object], data: bytes) -> None:
+    with contextlib.suppress(RdpError):
         fn(data)
-    except RdpError:
-        pass
 
 
 @FUZZ

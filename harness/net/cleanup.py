@@ -104,9 +104,10 @@ def teardown(resources: Iterable[Resource], *, scan_processes: bool = False) -> 
             proc = run(["tc", "-n", ns, "qdisc", "del", "dev", dev, "root"], check=False)
             if proc.returncode == 0:
                 removed.append(f"qdisc on {dev} in {ns}")
-    for r in by_kind.get("veth", []):
-        if r["ns"] in live:
-            removed.append(f"veth {r['dev']} in {r['ns']} (with the namespace)")
+    for kind in ("veth", "tun"):
+        for r in by_kind.get(kind, []):
+            if r["ns"] in live:
+                removed.append(f"{kind} {r['dev']} in {r['ns']} (with the namespace)")
 
     removed += [f"netns {n}" for n in delete_namespaces(sorted(live))]
 
@@ -134,9 +135,7 @@ def down_state(path: Path, *, scan_processes: bool = True) -> list[str]:
     return removed
 
 
-def down_all(
-    state_dir: str | Path | None = None, *, include_live: bool = True
-) -> list[str]:
+def down_all(state_dir: str | Path | None = None, *, include_live: bool = True) -> list[str]:
     """Remove everything every lab in state_dir (default $RDPLAB_STATE_DIR or /run/rdplab) left:
     processes, namespaces, veths, nft tables, qdiscs, /etc/netns entries, temp dirs, state files.
     With include_live False, labs whose creating process still runs are left alone.

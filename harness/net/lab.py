@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -64,6 +64,7 @@ class NetLab:
         self._lock = threading.RLock()
         self._stack: ExitStack | None = None
         self._tmp_count = 0
+        self._closers: dict[str, Callable[[], None]] = {}
 
     # naming --------------------------------------------------------------------------------
     def ns(self, node: str) -> str:
@@ -109,6 +110,10 @@ class NetLab:
         with self._lock, signals_deferred():
             if self.state is None:
                 return []
+            for key, fn in list(self._closers.items()):
+                with contextlib.suppress(Exception):
+                    fn()
+                self._closers.pop(key, None)
             for s in list(self._sockets):
                 with contextlib.suppress(OSError):
                     s.close()
@@ -166,6 +171,14 @@ class NetLab:
         """Drop resources from the state file (after removing them)."""
         if self.state is not None:
             self.state.discard(*resources)
+
+    def on_destroy(self, key: str, fn: Callable[[], None] | None) -> None:
+        """Run fn first thing in destroy() (in-process helpers such as the netem thread);
+        fn None cancels key."""
+        if fn is None:
+            self._closers.pop(key, None)
+        else:
+            self._closers[key] = fn
 
     # running things inside ---------------------------------------------------------------------
     def socket(

@@ -5,12 +5,13 @@ needed" (type 3 code 4; IPv6 packet-too-big) that would tell the sender is dropp
 router's forward *and* output hooks (the router generates them itself), so PMTU discovery fails
 and large DF segments vanish while the handshake and small messages pass.
 
-method "route" (default) models the inner VPN link: every route in the router gets `mtu <mtu>`,
-so forwarding in either direction needs ICMP, and with drop_icmp=False PMTUD repairs the path
-(the lab's check that the fault is the ICMP filter, not the MTU alone). Interfaces stay at 1500.
-method "link" lowers the MTU of the router's interface towards `towards` (default the host):
-client→host packets then need ICMP, but host→client packets above the MTU are dropped by that
-veth on receipt, so no ICMP would help in that direction.
+The bottleneck models the inner VPN link: every route in the router gets `mtu <mtu>`, so
+forwarding in either direction needs ICMP; interfaces stay at 1500. With drop_icmp=False PMTU
+discovery repairs the path (the lab's check that the fault is the ICMP filter, not the MTU
+alone). A lower MTU on the router's veth would not do: a veth accepts GSO packets of any size,
+so host→client segments would pass it and no black hole would form in that direction.
+Applying and removing flush the route caches of every lab namespace, so a PMTU learned
+earlier neither hides the fault nor outlives it.
 
 Fixes: set_mtu(lab, "client", m) — the client's MSS (m − 40) caps what the host sends and its
 own MTU caps what it sends, so m ≤ the black-hole MTU repairs both directions and anything above
@@ -19,15 +20,15 @@ it does not; apply_mss_clamp(lab) — the router rewrites the MSS of SYNs to its
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+
+from .nsenter import write_sysctl
 
 if TYPE_CHECKING:
     from .lab import NetLab
 
-Method = Literal["route", "link"]
 _ICMP_TOO_BIG = (
-    "icmp type destination-unreachable icmp code 4 drop\n"
-    "    icmpv6 type packet-too-big drop"
+    "icmp type destination-unreachable icmp code 4 drop\n    icmpv6 type packet-too-big drop"
 )
 
 
@@ -67,20 +68,14 @@ def apply_mtu_blackhole(
     *,
     mtu: int = 1300,
     drop_icmp: bool = True,
-    method: Method = "route",
-    towards: str = "host",
 ) -> None:
     """Give the router a `mtu` bottleneck and (drop_icmp) hide it from PMTU discovery."""
     if not 576 <= mtu <= 9000:
         raise ValueError(f"MTU {mtu} outside 576..9000")
     r = lab.router
-    if method == "route":
-        lab.ip(r, *_route_lines(lab, mtu))
-    elif method == "link":
-        lab.ip(r, f"link set {lab.iface(r, towards)} mtu {mtu}")
-    else:
-        raise ValueError(f"method must be route or link, not {method!r}")
-    lab.faults["mtu_blackhole"] = {"method": method, "towards": towards, "mtu": mtu}
+    lab.ip(r, *_route_lines(lab, mtu))
+    lab.faults["mtu_blackhole"] = {"mtu": mtu, "drop_icmp": drop_icmp}
+    flush_route_caches(lab)
     if drop_icmp:
         chains = "".join(
             f"  chain {hook} {{\n    type filter hook {hook} priority filter; policy accept;\n"
@@ -92,15 +87,17 @@ def apply_mtu_blackhole(
 
 def remove_mtu_blackhole(lab: NetLab) -> None:
     """Undo apply_mtu_blackhole: original MTUs/routes, ICMP allowed again."""
-    spec = lab.faults.pop("mtu_blackhole", None)
     r = lab.router
-    if spec is not None:
-        if spec["method"] == "route":
-            lab.ip(r, *_route_lines(lab, None))
-        else:
-            i = lab.topology.iface(r, spec["towards"])
-            lab.ip(r, f"link set {i.name} mtu {i.mtu}")
+    if lab.faults.pop("mtu_blackhole", None) is not None:
+        lab.ip(r, *_route_lines(lab, None))
     _drop_table(lab, r, pmtu_table(lab))
+    flush_route_caches(lab)
+
+
+def flush_route_caches(lab: NetLab) -> None:
+    """Forget learned path MTUs in every lab namespace (`ip route flush cache`)."""
+    for node in lab.topology.nodes:
+        write_sysctl(lab.ns(node), {"net.ipv4.route.flush": 1})
 
 
 def set_mtu(lab: NetLab, node: str, mtu: int, peer: str | None = None) -> None:

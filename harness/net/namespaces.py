@@ -22,18 +22,21 @@ NS_SYSCTLS: dict[str, str | int] = {
     "net.ipv4.ip_no_pmtu_disc": 0,
     "net.ipv4.tcp_mtu_probing": 0,
 }
-ROUTER_SYSCTLS: dict[str, str | int] = {"net.ipv4.ip_forward": 1}
+# rp_filter off in the router: the netem stand-in re-injects packets through a TUN device.
+ROUTER_SYSCTLS: dict[str, str | int] = {"net.ipv4.ip_forward": 1, "net.ipv4.conf.all.rp_filter": 0}
 
 
 def root_batch(topo: Topology, names: Mapping[str, str]) -> list[str]:
     """`ip -batch` lines (root namespace) adding the namespaces and the veth pairs."""
     lines = [f"netns add {names[n]}" for n in topo.nodes]
     r = topo.router
-    for i in topo.node_ifaces(r):
+    for k, i in enumerate(topo.node_ifaces(r)):
         end = topo.iface(i.peer, r)
+        # Distinct ifindexes on the two ends: with equal ones (both 2 in fresh namespaces) the
+        # kernel treats carrier changes as non-urgent and updates operstate up to 1 s late.
         lines.append(
-            f"link add {i.name} netns {names[r]} mtu {i.mtu} type veth"
-            f" peer name {end.name} netns {names[end.node]} mtu {end.mtu}"
+            f"link add {i.name} netns {names[r]} index {10 + 2 * k} mtu {i.mtu} type veth"
+            f" peer name {end.name} netns {names[end.node]} index {11 + 2 * k} mtu {end.mtu}"
         )
     return lines
 

@@ -84,7 +84,7 @@ def ns_socket(
 
 
 def ns_exec_argv(ns: str, argv: Sequence[str]) -> list[str]:
-    """argv prefixed to run in ns with `ip netns exec` (which also bind-mounts /etc/netns/<ns>/*)."""
+    """argv prefixed to run in ns by `ip netns exec` (which bind-mounts /etc/netns/<ns>/*)."""
     return ["ip", "netns", "exec", ns, *argv]
 
 

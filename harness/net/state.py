@@ -4,7 +4,8 @@ remove what a lab left behind even after its process was killed with SIGKILL.
 A state file is JSON at <state dir>/<lab id>.json:
 {"version": 1, "lab": id, "owner": {"pid", "start"}, "created": epoch, "resources": [...]}.
 Resource kinds: netns {name}; veth {ns, dev}; nft_table {ns, family, table}; qdisc {ns, dev};
-pid {pid, start}; tempdir {path}; etc_netns {path}.
+pid {pid, start}; tempdir {path}; etc_netns {path}; tun {ns, dev} (netem stand-in; it also
+vanishes when its process exits).
 """
 
 from __future__ import annotations

@@ -137,12 +137,21 @@ def _plan(topo: Topology) -> list[Iface]:
         used.append(net)
         r_addr, e_addr = str(net.network_address + 1), str(net.network_address + 2)
         ifaces.append(
-            Iface(topo.router, iface_name(end), end, r_addr, net.prefixlen, e_addr, link.mtu,
-                  str(net))
+            Iface(
+                topo.router, iface_name(end), end, r_addr, net.prefixlen, e_addr, link.mtu, str(net)
+            )
         )
         ifaces.append(
-            Iface(end, iface_name(topo.router), topo.router, e_addr, net.prefixlen, r_addr,
-                  link.mtu, str(net))
+            Iface(
+                end,
+                iface_name(topo.router),
+                topo.router,
+                e_addr,
+                net.prefixlen,
+                r_addr,
+                link.mtu,
+                str(net),
+            )
         )
     missing = [n for n in topo.nodes if n not in seen and n != topo.router]
     if missing:

@@ -380,7 +380,7 @@ class NtlmInitiator:
 
     Builds messages as Windows does: version in every message, MIC whenever the server sent a
     timestamp (LmChallengeResponse then Z(24)), the blob padded with Z(4), a random exported
-    session key under KEY_EXCH.
+    session key under KEY_EXCH. `blob_padding=8` gives winpr's padding instead.
     """
 
     def __init__(
@@ -393,10 +393,12 @@ class NtlmInitiator:
         spn: str | None = None,
         version: bytes = WINDOWS_10_VERSION,
         flags: int = CLIENT_FLAGS,
+        blob_padding: int = 4,
         clock: Callable[[], float] = time.time,
         random: Callable[[int], bytes] = os.urandom,
     ) -> None:
-        self.username, self._password, self.domain = username, password, domain
+        self.username, self.password, self.domain = username, password, domain
+        self._blob_padding = blob_padding
         self.workstation, self.spn = workstation, spn
         self._version, self._requested = version, int(flags)
         self._clock, self._random = clock, random
@@ -457,9 +459,9 @@ class NtlmInitiator:
             + client_challenge
             + b"\x00" * 4
             + encode_av_pairs(pairs)
-            + b"\x00" * 4
+            + b"\x00" * self._blob_padding
         )
-        key = ntowfv2(self._password, self.username, self.domain)
+        key = ntowfv2(self.password, self.username, self.domain)
         proof = hmac_md5(key, chal.server_challenge + temp)
         nt_response = proof + temp
         lm_response = (

@@ -1,4 +1,4 @@
-"""The registry: typed values at real paths, keys and value names case-insensitive, case-preserving."""
+"""The registry: typed values at real paths; key and value names case-insensitive."""
 
 from __future__ import annotations
 

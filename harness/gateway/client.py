@@ -1,0 +1,443 @@
+"""The probe's side of an RD Gateway: `open_tunnel` returns a socket-like tunnel to the target.
+
+It speaks as FreeRDP 2.11 does (rdg.c): RDG_OUT_DATA with NTLM over HTTP (401 round), either
+upgraded to a WebSocket or kept as the HTTP transport's OUT stream (200, 10-byte seed) with a
+second, chunked RDG_IN_DATA connection; then handshake, tunnel, tunnel authorization and channel.
+Stages recorded: gateway_tcp, gateway_tls, gateway_http, gateway_tunnel. Not thread-safe: one
+thread uses a tunnel at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cryptography import x509
+
+from harness.rdp import tsgu
+from harness.rdp.errors import RdpError
+from harness.rdp.ntlm import NtlmInitiator
+
+Record = Callable[[str, str, float, dict[str, Any]], None]
+Transport = Literal["http", "websocket", "auto"]
+
+
+class GatewayError(Exception):
+    """Opening the tunnel failed at `stage` (gateway_tcp, _tls, _http or _tunnel)."""
+
+    def __init__(
+        self,
+        stage: str,
+        reason: str,
+        http_status: int | None = None,
+        tsgu_error: int | None = None,
+    ) -> None:
+        extra = f" (HTTP {http_status})" if http_status is not None else ""
+        if tsgu_error is not None:
+            extra += f" ({tsgu.status_name(tsgu_error)})"
+        super().__init__(f"{stage}: {reason}{extra}")
+        self.stage, self.reason = stage, reason
+        self.http_status, self.tsgu_error = http_status, tsgu_error
+
+
+class _Stages:
+    """Times stages and reports them through `record`."""
+
+    def __init__(self, record: Record | None) -> None:
+        self._record = record
+        self.stage = ""
+        self._t0 = time.monotonic()
+
+    def begin(self, stage: str) -> None:
+        self.stage, self._t0 = stage, time.monotonic()
+
+    def ok(self, **detail: Any) -> None:
+        if self._record is not None:
+            self._record(self.stage, "ok", time.monotonic() - self._t0, detail)
+
+    def fail(
+        self,
+        reason: str,
+        http_status: int | None = None,
+        tsgu_error: int | None = None,
+        stage: str | None = None,
+        **detail: Any,
+    ) -> GatewayError:
+        stage = stage or self.stage
+        if self._record is not None:
+            info = {"reason": reason, **detail}
+            if http_status is not None:
+                info["http_status"] = http_status
+            if tsgu_error is not None:
+                info["tsgu_error"] = tsgu.status_name(tsgu_error)
+            self._record(stage, "failed", time.monotonic() - self._t0, info)
+        return GatewayError(stage, reason, http_status, tsgu_error)
+
+
+class _HttpConn:
+    """One TLS connection to the gateway: HTTP heads, then raw bytes."""
+
+    def __init__(self, tls: ssl.SSLSocket) -> None:
+        self.tls = tls
+        self.buffer = b""
+
+    def recv(self) -> bytes:
+        if self.buffer:
+            data, self.buffer = self.buffer, b""
+            return data
+        return self.tls.recv(65536)
+
+    def read_exact(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            chunk = self.tls.recv(65536)
+            if not chunk:
+                raise ConnectionError("gateway closed the connection")
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+    def read_response(self) -> tsgu.HttpResponse:
+        heads = tsgu.HeadBuffer()
+        head = heads.feed(self.buffer)
+        while head is None:
+            chunk = self.tls.recv(65536)
+            if not chunk:
+                raise ConnectionError("gateway closed the connection before answering")
+            head = heads.feed(chunk)
+        self.buffer = heads.leftover
+        return tsgu.parse_response(head)
+
+    def skip_body(self, response: tsgu.HttpResponse) -> None:
+        length = response.header("Content-Length")
+        if length and length.strip().isdigit():
+            self.read_exact(int(length))
+
+
+def _context(
+    ssl_context: ssl.SSLContext | None, cafile: str | None, verify: bool
+) -> ssl.SSLContext:
+    if ssl_context is not None:
+        return ssl_context
+    if verify:
+        return ssl.create_default_context(cafile=cafile)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _tls_detail(tls: ssl.SSLSocket) -> dict[str, Any]:
+    detail: dict[str, Any] = {"version": tls.version(), "cipher": (tls.cipher() or ("?",))[0]}
+    der = tls.getpeercert(binary_form=True)
+    if der:
+        cert = x509.load_der_x509_certificate(der)
+        detail.update(subject=cert.subject.rfc4514_string(),
+                      not_after=cert.not_valid_after_utc.isoformat())
+    return detail
+
+
+@dataclass
+class _Opener:
+    """The steps of open_tunnel, sharing settings and the stage recorder."""
+
+    gateway_host: str
+    gateway_port: int
+    target_host: str
+    target_port: int
+    username: str
+    password: str
+    domain: str
+    transport: Transport
+    ctx: ssl.SSLContext
+    server_hostname: str | None
+    timeout: float
+    record: Record | None
+    workstation: str
+    conn_id: str = field(default_factory=tsgu.new_connection_id)
+
+    def __post_init__(self) -> None:
+        self.stages = _Stages(self.record)
+        self.host_header = self.server_hostname or self.gateway_host
+
+    def connect(self, channel: str) -> _HttpConn:
+        """TCP and TLS to the gateway; records gateway_tcp/gateway_tls for the OUT channel."""
+        out = channel == "out"
+        if out:
+            self.stages.begin("gateway_tcp")
+        try:
+            sock = socket.create_connection((self.gateway_host, self.gateway_port), self.timeout)
+        except OSError as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+            raise self.stages.fail(f"TCP connect to the gateway failed: {reason}",
+                                   stage="gateway_tcp", channel=channel) from exc
+        if out:
+            self.stages.ok(peer=f"{self.gateway_host}:{self.gateway_port}")
+            self.stages.begin("gateway_tls")
+        try:
+            tls = self.ctx.wrap_socket(sock, server_hostname=self.host_header)
+        except ssl.SSLCertVerificationError as exc:
+            sock.close()
+            raise self.stages.fail(
+                f"certificate verification failed: {exc.verify_message}", stage="gateway_tls",
+                channel=channel, verify_code=exc.verify_code,
+            ) from exc
+        except (ssl.SSLError, OSError) as exc:
+            sock.close()
+            reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+            raise self.stages.fail(f"TLS handshake failed: {reason}", stage="gateway_tls",
+                                   channel=channel) from exc
+        tls.settimeout(self.timeout)
+        if out:
+            self.stages.ok(**_tls_detail(tls))
+        return _HttpConn(tls)
+
+    def authenticate(self, conn: _HttpConn, method: str, ws_key: str | None) -> tsgu.HttpResponse:
+        """The NTLM round: NEGOTIATE → 401 CHALLENGE → AUTHENTICATE; returns the last answer."""
+        ntlm = NtlmInitiator(self.username, self.password, self.domain, self.workstation)
+        fail = self.stages.fail
+        try:
+            negotiate = ntlm.step(None)
+            req = tsgu.rdg_request(method, self.host_header, self.conn_id,
+                                   authorization=tsgu.ntlm_authorization(negotiate),
+                                   websocket_key=ws_key)
+            conn.tls.sendall(req.encode())
+            first = conn.read_response()
+            if first.status == 404:
+                raise fail("the gateway does not offer the HTTP transport", 404)
+            token = tsgu.response_ntlm_token(first) if first.status == 401 else None
+            if token is None:
+                raise fail(f"expected a 401 with an NTLM challenge, got {first.status}",
+                           first.status)
+            conn.skip_body(first)
+            authenticate = ntlm.step(token)
+            req = tsgu.rdg_request(method, self.host_header, self.conn_id,
+                                   authorization=tsgu.ntlm_authorization(authenticate),
+                                   websocket_key=ws_key)
+            conn.tls.sendall(req.encode())
+            return conn.read_response()
+        except RdpError as exc:
+            raise fail(f"NTLM/HTTP exchange failed: {exc}") from exc
+        except OSError as exc:
+            raise fail(f"connection lost during HTTP authentication: {exc}") from exc
+
+    def open_http(self) -> GatewayTunnel:
+        ws_key = tsgu.new_websocket_key() if self.transport != "http" else None
+        out = self.connect("out")
+        self.stages.begin("gateway_http")
+        try:
+            resp = self.authenticate(out, tsgu.RDG_OUT, ws_key)
+            if resp.status == 101 and ws_key is not None:
+                if resp.header("Sec-WebSocket-Accept") != tsgu.websocket_accept(ws_key):
+                    raise self.stages.fail("bad Sec-WebSocket-Accept in the upgrade", 101)
+                self.stages.ok(transport="websocket", status=101, user=self.username)
+                return GatewayTunnel(out, None, websocket=True)
+            if resp.status != 200:
+                conn_reason = {401: "authentication failed", 403: "access denied"}
+                raise self.stages.fail(conn_reason.get(resp.status, "unexpected HTTP answer"),
+                                       resp.status)
+            if self.transport == "websocket":
+                raise self.stages.fail("WebSocket upgrade refused", resp.status)
+            out.read_exact(tsgu.SEED_LENGTH)  # the seed entity body (FreeRDP skips 10 bytes)
+            inbound = self.connect("in")
+            resp = self.authenticate(inbound, tsgu.RDG_IN, None)
+            if resp.status != 200:
+                raise self.stages.fail("RDG_IN_DATA refused", resp.status, channel="in")
+            inbound.skip_body(resp)
+            again = tsgu.rdg_request(tsgu.RDG_IN, self.host_header, self.conn_id, chunked=True)
+            inbound.tls.sendall(again.encode())
+        except GatewayError:
+            out.tls.close()
+            raise
+        except OSError as exc:
+            out.tls.close()
+            raise self.stages.fail(f"connection lost: {exc}") from exc
+        self.stages.ok(transport="http", status=200, user=self.username)
+        return GatewayTunnel(out, inbound, websocket=False)
+
+    def open_channel(self, tunnel: GatewayTunnel) -> None:
+        self.stages.begin("gateway_tunnel")
+        m = tunnel.machine
+        m.start()
+        tunnel._flush()
+        detail: dict[str, Any] = {}
+        while m.state not in ("open", "failed"):
+            try:
+                events = tunnel._pull()
+            except (OSError, RdpError) as exc:
+                tunnel.close()
+                raise self.stages.fail(f"tunnel setup broke off in {m.state}: {exc}") from exc
+            for event in events:
+                if isinstance(event, tsgu.GatewayRefused):
+                    tunnel.close()
+                    raise self.stages.fail(f"{event.step} refused: {event.name}",
+                                           tsgu_error=event.status, step=event.step)
+                if isinstance(event, tsgu.TunnelCreated):
+                    detail["tunnel_id"] = event.tunnel_id
+                elif isinstance(event, tsgu.ChannelOpened):
+                    detail["channel_id"] = event.channel_id
+                elif isinstance(event, tsgu.DataReceived):
+                    tunnel._data += event.data
+            if tunnel._eof and m.state != "open":
+                tunnel.close()
+                raise self.stages.fail(f"gateway closed the connection in {m.state}")
+        self.stages.ok(target=f"{self.target_host}:{self.target_port}",
+                       transport="websocket" if tunnel.websocket else "http", **detail)
+
+
+class GatewayTunnel:
+    """A socket-like byte stream to the target through the gateway."""
+
+    def __init__(self, out: _HttpConn, inbound: _HttpConn | None, *, websocket: bool) -> None:
+        self._out, self._in = out, inbound
+        self.websocket = websocket
+        self.transport = "websocket" if websocket else "http"
+        self.machine: tsgu.TsguClient = tsgu.TsguClient("", 0)
+        self._frames = tsgu.WsDecoder(masked=False)
+        self._data = b""
+        self._eof = False
+        self._closed = False
+        self.service_messages: list[str] = []
+        self.close_status: int | None = None
+
+    def _send_wire(self, packets: list[bytes]) -> None:
+        if self.websocket:
+            wire = b"".join(
+                tsgu.encode_ws_frame(tsgu.WS_BINARY, p, mask=os.urandom(4)) for p in packets
+            )
+            self._out.tls.sendall(wire)
+        else:
+            assert self._in is not None
+            self._in.tls.sendall(b"".join(tsgu.encode_chunk(p) for p in packets))
+
+    def _flush(self) -> None:
+        packets = self.machine.packets_to_send()
+        if packets:
+            self._send_wire(packets)
+
+    def _pull(self) -> list[tsgu.TsguEvent]:
+        """One read from the OUT stream; the events it produced (and any answers flushed)."""
+        raw = self._out.recv()
+        if not raw:
+            self._eof = True
+            return []
+        if self.websocket:
+            for frame in self._frames.feed(raw):
+                if frame.opcode == tsgu.WS_BINARY:
+                    self.machine.receive_data(frame.payload)
+                elif frame.opcode == tsgu.WS_PING:
+                    pong = tsgu.encode_ws_frame(tsgu.WS_PONG, frame.payload, mask=os.urandom(4))
+                    self._out.tls.sendall(pong)
+                elif frame.opcode == tsgu.WS_CLOSE:
+                    self._eof = True
+        else:
+            self.machine.receive_data(raw)
+        events: list[tsgu.TsguEvent] = []
+        while (event := self.machine.next_event()) is not None:
+            events.append(event)
+            if isinstance(event, tsgu.ServiceMessageReceived):
+                self.service_messages.append(event.message)
+            elif isinstance(event, tsgu.ChannelClosed):
+                self.close_status = event.status
+                self._eof = True
+        self._flush()
+        return events
+
+    # -- the socket-like surface ----------------------------------------------------------------
+
+    def sendall(self, data: bytes) -> None:
+        if self._closed or self.machine.state != "open":
+            raise BrokenPipeError("the gateway channel is not open")
+        self.machine.send_data(bytes(data))
+        self._flush()
+
+    def recv(self, n: int) -> bytes:
+        """Up to n bytes from the target; b'' once the channel or connection closed."""
+        while not self._data and not self._eof and not self._closed:
+            try:
+                events = self._pull()
+            except RdpError as exc:
+                raise ConnectionAbortedError(f"gateway stream broken: {exc}") from exc
+            for event in events:
+                if isinstance(event, tsgu.DataReceived):
+                    self._data += event.data
+        data, self._data = self._data[:n], self._data[n:]
+        return data
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._out.tls.settimeout(timeout)
+        if self._in is not None:
+            self._in.tls.settimeout(timeout)
+
+    def gettimeout(self) -> float | None:
+        return self._out.tls.gettimeout()
+
+    def close(self) -> None:
+        """Close the channel politely (CLOSE_CHANNEL, WebSocket close or last chunk), then TLS."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(OSError, RdpError):
+            self.settimeout(1.0)
+            if self.machine.state == "open":
+                self.machine.close()
+                self._flush()
+            if self.websocket:
+                close = tsgu.encode_ws_frame(tsgu.WS_CLOSE, b"\x03\xe8", mask=os.urandom(4))
+                self._out.tls.sendall(close)
+            elif self._in is not None:
+                self._in.tls.sendall(b"0\r\n\r\n")
+        for conn in (self._out, self._in):
+            if conn is not None:
+                with contextlib.suppress(OSError):
+                    conn.tls.close()
+
+    def __enter__(self) -> GatewayTunnel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_tunnel(
+    gateway_host: str,
+    gateway_port: int,
+    target_host: str,
+    target_port: int,
+    *,
+    username: str,
+    password: str,
+    domain: str = "",
+    transport: Transport = "auto",
+    cafile: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    verify: bool = True,
+    server_hostname: str | None = None,
+    timeout: float = 10.0,
+    record: Record | None = None,
+    client_name: str = "RDPLAB-PROBE",
+    workstation: str = "",
+) -> GatewayTunnel:
+    """Open an RD Gateway channel to target_host:target_port; GatewayError on failure.
+
+    transport: "websocket" insists on the upgrade, "http" never asks for it, "auto" asks and falls
+    back to the HTTP transport when the gateway answers 200 (as FreeRDP does). TLS: `ssl_context`
+    wins; else a verifying context with `cafile` (verify=True) or one that accepts anything.
+    """
+    if transport not in ("http", "websocket", "auto"):
+        raise ValueError(f"transport must be http, websocket or auto, not {transport!r}")
+    opener = _Opener(
+        gateway_host=gateway_host, gateway_port=gateway_port, target_host=target_host,
+        target_port=target_port, username=username, password=password, domain=domain,
+        transport=transport, ctx=_context(ssl_context, cafile, verify),
+        server_hostname=server_hostname, timeout=timeout, record=record, workstation=workstation,
+    )
+    tunnel = opener.open_http()
+    tunnel.machine = tsgu.TsguClient(target_host, target_port, client_name=client_name)
+    opener.open_channel(tunnel)
+    return tunnel

@@ -1,0 +1,582 @@
+"""The emulated RD Gateway: TLS, HTTP + NTLM, then the MS-TSGU tunnel, relaying to a target.
+
+One thread per accepted connection does TLS (over memory BIOs, harness.rdp.tls) and the HTTP
+exchange. Then either that thread runs the session (WebSocket: both directions on one
+connection), or, for the HTTP transport, the RDG_OUT_DATA connection is parked under its
+RDG-Connection-Id until the matching RDG_IN_DATA arrives, whose thread then runs the session with
+both. A session is a single select() loop over the client connection(s) and the target socket, so
+no TLS object is ever used by two threads. The policy is read once per accepted connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from harness.host.policy import CredentialUnavailable
+from harness.rdp import tsgu
+from harness.rdp.errors import ParseError, ProtocolFailure, RdpError
+from harness.rdp.events import HostLog
+from harness.rdp.ntlm import NtlmAcceptor, NtlmAuthError
+from harness.rdp.tls import TlsEndpoint, server_context
+
+from .policy import GatewayPolicy, GatewayPolicySource
+
+Connect = Callable[[str, int, float], socket.socket]
+
+# Microsoft-Windows-TerminalServices-Gateway event ids the log entries stand for.
+EVENT_CAP_OK, EVENT_CAP_FAILED, EVENT_RAP_FAILED = 200, 201, 301
+EVENT_CONNECTED, EVENT_DISCONNECTED = 302, 303
+SEED = b"\xab\xcd" * 5  # the 10-byte entity body after the OUT channel's 200 (see tsgu)
+
+
+def default_connect(host: str, port: int, timeout: float) -> socket.socket:
+    return socket.create_connection((host, port), timeout=timeout)
+
+
+class _ClientConn:
+    """One accepted client connection with its TLS endpoint; blocking reads bounded by timeout."""
+
+    def __init__(self, sock: socket.socket, tls: TlsEndpoint, timeout: float) -> None:
+        self.sock, self.tls, self.timeout = sock, tls, timeout
+        self.leftover = b""
+        sock.settimeout(timeout)
+
+    def flush(self) -> None:
+        out = self.tls.outgoing()
+        if out:
+            self.sock.sendall(out)
+
+    def handshake(self) -> None:
+        try:
+            while not self.tls.do_handshake():
+                self.flush()
+                raw = self.sock.recv(65536)
+                if not raw:
+                    raise ConnectionError("client closed during the TLS handshake")
+                self.tls.feed(raw)
+        finally:
+            with contextlib.suppress(OSError):
+                self.flush()
+        # the client's first request may have come in the same read as its Finished
+        self.leftover = self.tls.read()
+
+    def read_some(self) -> bytes | None:
+        """Plaintext after one raw read (may be b''); None at EOF."""
+        raw = self.sock.recv(65536)
+        if not raw:
+            return None
+        self.tls.feed(raw)
+        data = self.tls.read()
+        self.flush()
+        return data
+
+    def read_head(self) -> bytes | None:
+        """The next HTTP head, keeping what follows it in `leftover`; None at EOF."""
+        heads = tsgu.HeadBuffer()
+        head = heads.feed(self.leftover)
+        while head is None:
+            data = self.read_some()
+            if data is None:
+                return None
+            head = heads.feed(data)
+        self.leftover = heads.leftover
+        return head
+
+    def send(self, data: bytes) -> None:
+        self.tls.write(data)
+        self.flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+def _response(status: int, reason: str, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+    return tsgu.HttpResponse(status, reason, headers).encode()
+
+
+def _error_page(status: int, reason: str, extra: tuple[tuple[str, str], ...] = ()) -> bytes:
+    body = f"<html><body>{status} {reason}</body></html>".encode()
+    headers = (*extra, ("Content-Type", "text/html"), ("Content-Length", str(len(body))))
+    return _response(status, reason, headers) + body
+
+
+@dataclass
+class _Parked:
+    """An authenticated RDG_OUT_DATA connection waiting for its RDG_IN_DATA."""
+
+    conn: _ClientConn
+    user: str
+    domain: str
+    taken: threading.Event = field(default_factory=threading.Event)
+
+
+class GatewayServer:
+    """A threaded RD Gateway on a listening socket the caller owns (and closes)."""
+
+    def __init__(
+        self,
+        listener: socket.socket,
+        policy: GatewayPolicySource | GatewayPolicy,
+        *,
+        connect: Connect = default_connect,
+        timeout: float = 10.0,
+        idle_timeout: float = 300.0,
+        log: Callable[[HostLog], None] | None = None,
+    ) -> None:
+        self._listener = listener
+        self._policy: GatewayPolicySource = (
+            (lambda: policy) if isinstance(policy, GatewayPolicy) else policy
+        )
+        self._connect = connect
+        self._timeout = timeout
+        self._idle_timeout = idle_timeout
+        self._log_sink = log
+        self.log: list[HostLog] = []
+        self._lock = threading.Lock()
+        self._parked: dict[str, _Parked] = {}
+        self._threads: list[threading.Thread] = []
+        self._sockets: set[socket.socket] = set()
+        self._stop = threading.Event()
+        self._acceptor: threading.Thread | None = None
+        self._next_id = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> GatewayServer:
+        self._listener.settimeout(0.2)
+        self._acceptor = threading.Thread(target=self._accept_loop, name="rdg-accept", daemon=True)
+        self._acceptor.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, close every connection this server holds, join its threads."""
+        self._stop.set()
+        with self._lock:
+            socks = list(self._sockets)
+        for s in socks:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                s.close()
+        deadline = time.monotonic() + timeout
+        for t in [self._acceptor, *self._threads]:
+            if t is not None:
+                t.join(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> GatewayServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _note(self, message: str, event_id: int | None = None, **detail: object) -> None:
+        entry = HostLog(message, event_id, dict(detail))
+        with self._lock:
+            self.log.append(entry)
+        if self._log_sink is not None:
+            self._log_sink(entry)
+
+    def _track(self, s: socket.socket) -> None:
+        with self._lock:
+            self._sockets.add(s)
+
+    def _untrack_close(self, s: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(s)
+        with contextlib.suppress(OSError):
+            s.close()
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sock, peer = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._track(sock)
+            t = threading.Thread(target=self._serve, args=(sock, peer), daemon=True,
+                                 name=f"rdg-conn-{peer[1]}")
+            with self._lock:
+                self._threads = [x for x in self._threads if x.is_alive()]
+                self._threads.append(t)
+            t.start()
+
+    # -- one connection -----------------------------------------------------------------------
+
+    def _serve(self, sock: socket.socket, peer: tuple[str, int]) -> None:
+        handed_off = False
+        try:
+            handed_off = self._serve_http(sock, peer)
+        except (OSError, RdpError) as exc:
+            if not self._stop.is_set():
+                self._note(f"connection from {peer[0]} ended: {exc}", peer=peer[0])
+        finally:
+            if not handed_off:
+                self._untrack_close(sock)
+
+    def _serve_http(self, sock: socket.socket, peer: tuple[str, int]) -> bool:
+        """True when the connection was handed to another thread (a parked OUT channel)."""
+        policy = self._policy()
+        try:
+            if policy.load_credential is None:
+                raise CredentialUnavailable("no gateway certificate configured")
+            cred = policy.load_credential()
+            ctx = server_context(cred.cert_pem, cred.key_pem, policy.tls_min, policy.tls_max)
+        except (CredentialUnavailable, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", str(exc))
+            self._note(f"gateway certificate unusable: {reason}", 36870, peer=peer[0])
+            with contextlib.suppress(OSError):
+                sock.settimeout(1.0)
+                sock.recv(4096)  # the ClientHello, then abort as Schannel does
+            return False
+        conn = _ClientConn(sock, TlsEndpoint(ctx, server_side=True), self._timeout)
+        try:
+            conn.handshake()
+        except ProtocolFailure as exc:
+            self._note(f"TLS handshake failed: {exc.reason}", peer=peer[0])
+            return False
+        acceptor: NtlmAcceptor | None = None
+        user: tuple[str, str] | None = None
+        while not self._stop.is_set():
+            head = conn.read_head()
+            if head is None:
+                return False
+            try:
+                req = tsgu.parse_request(head)
+            except ParseError:
+                conn.send(_error_page(400, "Bad Request"))
+                return False
+            if req.method not in (tsgu.RDG_OUT, tsgu.RDG_IN):
+                conn.send(_error_page(405, "Method Not Allowed"))
+                return False
+            if req.target.split("?")[0].rstrip("/").lower() != tsgu.RDG_URI.rstrip("/").lower():
+                conn.send(_error_page(404, "Not Found"))
+                return False
+            conn_id = req.header("RDG-Connection-Id")
+            if not conn_id:
+                conn.send(_error_page(400, "Bad Request"))
+                return False
+            websocket = (
+                req.method == tsgu.RDG_OUT
+                and tsgu.is_websocket_upgrade(req)
+                and policy.websocket_allowed
+            )
+            if not websocket and not policy.http_allowed:
+                self._note("HTTP transport disabled: 404", peer=peer[0], method=req.method)
+                conn.send(_error_page(404, "Not Found"))
+                return False
+            if user is None:
+                try:
+                    token = tsgu.parse_ntlm_value(req.header("Authorization"))
+                except ParseError:
+                    token = None
+                if token is None:
+                    conn.send(_error_page(401, "Unauthorized", (("WWW-Authenticate", "NTLM"),)))
+                    continue
+                if acceptor is None or token[8:9] == b"\x01":
+                    acceptor = NtlmAcceptor(
+                        policy.users, nb_domain=policy.domain, nb_computer=policy.computer_name,
+                        dns_domain=policy.dns_domain,
+                        dns_computer=f"{policy.computer_name.lower()}.{policy.dns_domain}",
+                    )
+                try:
+                    challenge = acceptor.step(token)
+                except (NtlmAuthError, RdpError) as exc:
+                    self._note(f"HTTP NTLM authentication failed: {exc}", peer=peer[0])
+                    conn.send(_error_page(401, "Unauthorized", (("WWW-Authenticate", "NTLM"),)))
+                    return False
+                if challenge is not None:
+                    www = (("WWW-Authenticate", tsgu.ntlm_authorization(challenge)),)
+                    conn.send(_error_page(401, "Unauthorized", www))
+                    continue
+                user = (acceptor.user or "", acceptor.domain or "")
+            if req.method == tsgu.RDG_OUT:
+                return self._open_out(conn, req, conn_id, user, websocket, policy, peer)
+            self._open_in(conn, req, conn_id, policy, peer)
+            return False
+        return False
+
+    def _open_out(
+        self,
+        conn: _ClientConn,
+        req: tsgu.HttpRequest,
+        conn_id: str,
+        user: tuple[str, str],
+        websocket: bool,
+        policy: GatewayPolicy,
+        peer: tuple[str, int],
+    ) -> bool:
+        self._note(f"{tsgu.RDG_OUT} accepted ({'WebSocket' if websocket else 'HTTP'} transport)",
+                   user=user[0], peer=peer[0])
+        if websocket:
+            accept = tsgu.websocket_accept(req.header("Sec-WebSocket-Key") or "")
+            conn.send(_response(101, "Switching Protocols", (
+                ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Accept", accept),
+            )))
+            _Session(self, policy, user, peer, conn, conn, conn.leftover, websocket=True).run()
+            return False
+        # HTTP transport: 200 without a length, then the seed; the OUT stream stays open (identity).
+        conn.send(_response(200, "OK", (("Cache-Control", "no-cache"),)) + SEED)
+        parked = _Parked(conn, *user)
+        with self._lock:
+            self._parked[conn_id] = parked
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline and not self._stop.is_set():
+            if parked.taken.wait(0.1):
+                return True
+        with self._lock:
+            if self._parked.get(conn_id) is parked:
+                del self._parked[conn_id]
+        if parked.taken.is_set():  # taken between the wait and the lock
+            return True
+        self._note("RDG_OUT_DATA without a matching RDG_IN_DATA", peer=peer[0])
+        return False
+
+    def _open_in(
+        self,
+        conn: _ClientConn,
+        req: tsgu.HttpRequest,
+        conn_id: str,
+        policy: GatewayPolicy,
+        peer: tuple[str, int],
+    ) -> None:
+        if (req.header("Transfer-Encoding") or "").lower() != "chunked":
+            # FreeRDP authenticates with Content-Length: 0, takes our 200, then sends the same
+            # request again with Transfer-Encoding: chunked and streams its packets as chunks.
+            conn.send(_response(200, "OK", (("Content-Length", "0"),)))
+            head = conn.read_head()
+            if head is None:
+                return
+            again = tsgu.parse_request(head)
+            if again.method != tsgu.RDG_IN or (
+                (again.header("Transfer-Encoding") or "").lower() != "chunked"
+            ):
+                conn.send(_error_page(400, "Bad Request"))
+                return
+        deadline = time.monotonic() + self._timeout
+        parked = None
+        while parked is None and time.monotonic() < deadline and not self._stop.is_set():
+            with self._lock:
+                parked = self._parked.pop(conn_id, None)
+                if parked is not None:
+                    parked.taken.set()
+            if parked is None:
+                time.sleep(0.02)
+        if parked is None:
+            self._note("RDG_IN_DATA without a matching RDG_OUT_DATA", peer=peer[0])
+            return
+        user = (parked.user, parked.domain)
+        try:
+            _Session(self, policy, user, peer, conn, parked.conn, conn.leftover,
+                     websocket=False).run()
+        finally:
+            self._untrack_close(parked.conn.sock)
+
+
+class _Session:
+    """The tunnel once HTTP is done: TSGU packets from the client, policy decisions, relay."""
+
+    def __init__(
+        self,
+        server: GatewayServer,
+        policy: GatewayPolicy,
+        user: tuple[str, str],
+        peer: tuple[str, int],
+        inbound: _ClientConn,
+        outbound: _ClientConn,
+        initial: bytes,
+        *,
+        websocket: bool,
+    ) -> None:
+        self.server, self.policy, self.peer = server, policy, peer
+        self.user, self.domain = user
+        self.inbound, self.outbound, self.websocket = inbound, outbound, websocket
+        self.machine = tsgu.TsguServer()
+        self.chunks = tsgu.ChunkedDecoder()
+        self.frames = tsgu.WsDecoder(masked=True)
+        self.initial = initial
+        self.target: socket.socket | None = None
+        self.target_name = ""
+        self.client_name = ""
+        self.done = False
+        self.closing_since: float | None = None
+        self.sent = self.received = 0
+
+    def _note(self, message: str, event_id: int | None = None, **detail: object) -> None:
+        base = {"user": self.user, "client": self.client_name, "peer": self.peer[0]}
+        self.server._note(message, event_id, **base, **detail)
+
+    def run(self) -> None:
+        try:
+            self._feed_client(self.initial)
+            self._flush()
+            last = time.monotonic()
+            while not self.done and not self.server._stop.is_set():
+                socks = [self.inbound.sock]
+                if self.outbound is not self.inbound:
+                    socks.append(self.outbound.sock)
+                if self.target is not None:
+                    socks.append(self.target)
+                readable, _, _ = select.select(socks, [], [], 0.25)
+                now = time.monotonic()
+                if readable:
+                    last = now
+                elif now - last > self.server._idle_timeout:
+                    self._note("session idle, closing")
+                    break
+                if self.closing_since is not None and now - self.closing_since > 2.0:
+                    break
+                for s in readable:
+                    self._on_readable(s)
+                    if self.done:
+                        break
+                self._flush()
+        except (OSError, RdpError) as exc:
+            if not self.server._stop.is_set():
+                self._note(f"session ended: {exc}")
+        finally:
+            if self.target is not None:
+                self._note(f"disconnected from {self.target_name}", EVENT_DISCONNECTED,
+                           sent=self.sent, received=self.received)
+                self.server._untrack_close(self.target)
+            self.inbound.close()
+            if self.outbound is not self.inbound:
+                self.outbound.close()
+
+    def _on_readable(self, s: socket.socket) -> None:
+        if s is self.target:
+            try:
+                data = s.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                self._target_gone()
+                return
+            self.received += len(data)
+            self.machine.send_data(data)
+            return
+        conn = self.inbound if s is self.inbound.sock else self.outbound
+        plain = conn.read_some()
+        if plain is None:
+            self.done = True
+            return
+        if conn is self.inbound:
+            self._feed_client(plain)
+
+    def _target_gone(self) -> None:
+        assert self.target is not None
+        self.server._untrack_close(self.target)
+        self.target = None
+        if self.machine.state == "open":
+            self.machine.close(tsgu.S_OK)
+            self.closing_since = time.monotonic()
+        else:
+            self.done = True
+
+    def _feed_client(self, plain: bytes) -> None:
+        if not plain:
+            return
+        if self.websocket:
+            for frame in self.frames.feed(plain):
+                if frame.opcode == tsgu.WS_BINARY:
+                    self.machine.receive_data(frame.payload)
+                elif frame.opcode == tsgu.WS_PING:
+                    self.outbound.send(tsgu.encode_ws_frame(tsgu.WS_PONG, frame.payload, mask=None))
+                elif frame.opcode == tsgu.WS_CLOSE:
+                    self.outbound.send(tsgu.encode_ws_frame(tsgu.WS_CLOSE, frame.payload[:2],
+                                                            mask=None))
+                    self.done = True
+        else:
+            self.machine.receive_data(self.chunks.feed(plain))
+            if self.chunks.finished:
+                self.done = True
+        self._handle_events()
+
+    def _flush(self) -> None:
+        packets = self.machine.packets_to_send()
+        if not packets:
+            return
+        if self.websocket:
+            wire = b"".join(tsgu.encode_ws_frame(tsgu.WS_BINARY, p, mask=None) for p in packets)
+        else:
+            wire = b"".join(packets)
+        self.outbound.send(wire)
+        if self.machine.state in ("failed", "closed"):
+            self.done = True
+
+    def _handle_events(self) -> None:
+        m = self.machine
+        while (event := m.next_event()) is not None:
+            if isinstance(event, tsgu.HandshakeRequested):
+                m.respond_handshake(tsgu.S_OK)
+            elif isinstance(event, tsgu.TunnelCreateRequested):
+                caps = event.request.caps & (
+                    tsgu.HTTP_CAPABILITY_IDLE_TIMEOUT | tsgu.HTTP_CAPABILITY_MESSAGING_SERVICE_MSG
+                )
+                m.respond_tunnel(tsgu.S_OK, tunnel_id=self._tunnel_id(), caps=caps)
+            elif isinstance(event, tsgu.TunnelAuthRequested):
+                self.client_name = event.request.client_name
+                self._authorize_tunnel()
+            elif isinstance(event, tsgu.ChannelCreateRequested):
+                self._create_channel(event.request)
+            elif isinstance(event, tsgu.DataReceived) and self.target is not None:
+                self.sent += len(event.data)
+                self.target.sendall(event.data)
+            elif isinstance(event, tsgu.ChannelClosed):
+                self.done = True
+
+    def _tunnel_id(self) -> int:
+        with self.server._lock:
+            self.server._next_id += 1
+            return self.server._next_id
+
+    def _authorize_tunnel(self) -> None:
+        if not self.policy.user_allowed(self.user, self.domain):
+            self._note(f"{self.domain}\\{self.user} does not meet the CAP", EVENT_CAP_FAILED)
+            self.machine.respond_tunnel_auth(tsgu.E_PROXY_NAP_ACCESSDENIED)
+            return
+        self._note(f"{self.domain}\\{self.user} met the CAP", EVENT_CAP_OK)
+        self.machine.respond_tunnel_auth(
+            tsgu.S_OK, redir_flags=self.policy.redir_flags,
+            idle_timeout=self.policy.idle_timeout_minutes,
+        )
+
+    def _create_channel(self, request: tsgu.ChannelCreate) -> None:
+        names = [n for n in (*request.resources, *request.alt_resources) if n]
+        allowed = [n for n in names if self.policy.resource_allowed(n, request.port)]
+        if request.protocol != 3 or not allowed:
+            self._note(f"resource {names[:1]} port {request.port} denied by the RAP",
+                       EVENT_RAP_FAILED, resources=names, port=request.port)
+            self.machine.respond_channel(tsgu.E_PROXY_RAP_ACCESSDENIED)
+            return
+        errors: list[str] = []
+        if not self.policy.host_reachable:
+            errors.append("gateway cannot reach the target network")
+        else:
+            for name in allowed:
+                try:
+                    target = self.server._connect(name, request.port, self.policy.connect_timeout)
+                except OSError as exc:
+                    errors.append(f"{name}:{request.port}: {exc.strerror or exc}")
+                    continue
+                self.server._track(target)
+                self.target, self.target_name = target, f"{name}:{request.port}"
+                break
+        if self.target is None:
+            self._note(f"could not connect to {allowed[0]}:{request.port}", errors=errors)
+            self.machine.respond_channel(tsgu.E_PROXY_TS_CONNECTFAILED)
+            return
+        self.target.settimeout(self.server._timeout)
+        self._note(f"connected to {self.target_name}", EVENT_CONNECTED)
+        self.machine.respond_channel(tsgu.S_OK, channel_id=int.from_bytes(os.urandom(2), "big"))

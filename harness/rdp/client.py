@@ -1,0 +1,298 @@
+"""The client role of the connection sequence, sans-IO (what the probe drives).
+
+Feed it what the server sent with receive_data(); take what to send with data_to_send(); read
+what happened with next_event(). It runs every stage from the X.224 request to the end of
+finalisation by itself, then reports updates until the driver is satisfied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cryptography import x509
+
+from . import events as ev
+from .certverify import verify_certificate
+from .credssp import CredSspClient, CredSspFailure, tsrequest_length
+from .errinfo import error_info_name
+from .errors import ProtocolFailure, RdpError
+from .endpoint import Endpoint
+from .ntlm import NtlmInitiator
+from .session_client import ClientSession
+from .tls import TlsEndpoint, client_context
+from .x224 import ConnectionConfirm, ConnectionRequest, NegFailure, Protocol, describe_protocols
+
+EARLY_AUTH_SUCCESS = 0x00000000
+EARLY_AUTH_ACCESS_DENIED = 0x00000005
+
+
+@dataclass
+class ClientConfig:
+    """How this client behaves (from a client profile plus the client machine's model)."""
+
+    username: str = ""
+    password: str = ""
+    domain: str = ""
+    requested_protocols: int = int(Protocol.SSL | Protocol.HYBRID)
+    cookie: str | None = None
+    tls_min: str = "TLSv1.2"
+    tls_max: str = "TLSv1.3"
+    credssp_version: int | None = 6
+    allow_encryption_oracle: int = 1
+    cert_policy: str = "warn"  # ignore | warn | strict
+    trust_anchors: list[x509.Certificate] = field(default_factory=list)
+    target_name: str | None = None
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    client_name: str = "RDPLAB-PROBE"
+    desktop_width: int = 1024
+    desktop_height: int = 768
+
+
+def _tls_event(reason: str) -> str:
+    text = reason.upper()
+    if "PROTOCOL" in text and ("VERSION" in text or "UNSUPPORTED" in text or "NO_PROTOCOLS" in text):
+        return "version_mismatch"
+    if "EOF" in text or "RESET" in text:
+        return "closed"
+    return "handshake_failed"
+
+
+class ClientConnection(Endpoint):
+    """Client state machine: negotiation, TLS, CredSSP, then the MCS and activation session."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.selected_protocol: int | None = None
+        self.error_info: int | None = None
+        self.activated = False
+        self._phase = "init"
+        self._credssp: CredSspClient | None = None
+        self._session: ClientSession | None = None
+        self._server_public_key = b""
+
+    # -- driver surface ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Queue the X.224 Connection Request."""
+        if self._phase != "init":
+            raise RuntimeError("start() called twice")
+        self._phase = "x224"
+        self.stage = "negotiation"
+        cr = ConnectionRequest(self.config.requested_protocols, self.config.cookie)
+        self._send_raw(cr.encode())
+
+    def request_refresh(self) -> None:
+        """Ask the server to repaint the whole screen (Refresh Rect PDU)."""
+        if self._session is not None and self.activated:
+            self._send(self._session.refresh_rect())
+
+    def receive_data(self, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            if not data:
+                self._on_eof()
+            elif self._tls is None:
+                self._raw += data
+                self._on_raw()
+            else:
+                self._tls.feed(data)
+                self._on_tls()
+        except CredSspFailure as exc:
+            self._fail("credssp", exc.event, str(exc), refused_by=exc.refused_by,
+                       status=None if exc.status is None else f"{exc.status:#010x}")
+        except ProtocolFailure as exc:
+            event = _tls_event(exc.reason) if exc.stage == "tls" else "failed"
+            self._fail(exc.stage, event, exc.reason)
+        except RdpError as exc:
+            self._fail(self.stage, "protocol_error", str(exc))
+
+    # -- stages --------------------------------------------------------------------------------
+
+    def _on_eof(self) -> None:
+        if self._tls is not None and not self._tls.handshake_done:
+            self._fail("tls", "closed", "the server closed the connection during the TLS handshake")
+        elif self.error_info:
+            self._fail(self.stage, f"error_info:{self.error_info:#x}",
+                       f"server sent error info {error_info_name(self.error_info)} and closed",
+                       error_info=f"{self.error_info:#x}")
+        else:
+            self._fail(self.stage, "closed", "the server closed the connection")
+        self._emit(ev.ConnectionClosed("closed by server"))
+
+    def _on_raw(self) -> None:
+        if self._phase != "x224":
+            return
+        length = _tpkt_length(self._raw)
+        if length is None or len(self._raw) < length:
+            return
+        frame, rest = bytes(self._raw[:length]), bytes(self._raw[length:])
+        self._raw.clear()
+        cc = ConnectionConfirm.decode(frame)
+        if cc.failure is not None:
+            name = NegFailure(cc.failure).name if cc.failure in NegFailure._value2member_map_ \
+                else f"{cc.failure:#x}"
+            self._fail("negotiation", f"failure:{name}", f"server answered RDP_NEG_FAILURE {name}",
+                       failure_code=cc.failure)
+            return
+        selected = cc.selected_protocol if cc.selected_protocol is not None else 0
+        self.selected_protocol = selected
+        self._complete("negotiation", requested=describe_protocols(self.config.requested_protocols),
+                       selected=describe_protocols(selected))
+        if selected == 0 or not selected & self.config.requested_protocols & 0xB:
+            self._fail("negotiation", "rdp_security",
+                       f"server selected {describe_protocols(selected)}: standard RDP security "
+                       "is not emulated")
+            return
+        self.stage = "tls"
+        self._phase = "tls"
+        ctx = client_context(self.config.tls_min, self.config.tls_max)
+        self._tls = TlsEndpoint(ctx, server_side=False, server_hostname=self.config.target_name)
+        self._tls.do_handshake()
+        self._flush_tls()
+        if rest:
+            self._tls.feed(rest)
+            self._on_tls()
+
+    def _on_tls(self) -> None:
+        assert self._tls is not None
+        if not self._tls.handshake_done:
+            done = self._tls.do_handshake()
+            self._flush_tls()
+            if not done:
+                return
+            if not self._after_handshake():
+                return
+        data = self._tls.read()
+        self._flush_tls()
+        if data:
+            self._on_plaintext(data)
+
+    def _after_handshake(self) -> bool:
+        assert self._tls is not None and self._tls.info is not None
+        info = self._tls.info
+        if not info.peer_cert_der:
+            self._fail("tls", "handshake_failed", "the server sent no certificate")
+            return False
+        report = verify_certificate(info.peer_cert_der, trust_anchors=self.config.trust_anchors,
+                                    target_name=self.config.target_name, now=self.config.clock())
+        self._server_public_key = report.public_key
+        detail = {"version": info.version, "cipher": info.cipher, "certificate": report.as_dict()}
+        if report.problems and self.config.cert_policy != "ignore":
+            first = report.problems[0]
+            if self.config.cert_policy == "strict":
+                self._fail("tls", f"cert_rejected:{first.code}",
+                           f"certificate verification error {first.code}: {first.message}",
+                           **detail)
+                return False
+            self._emit(ev.StageWarning("tls", f"certificate warning ({first.message}); "
+                                       "the user may connect anyway",
+                                       {"event": f"cert_prompt:{first.code}", **detail}))
+        self._complete("tls", **detail)
+        if self.selected_protocol and self.selected_protocol & (Protocol.HYBRID | Protocol.HYBRID_EX):
+            self._start_credssp()
+        else:
+            self._start_session()
+        return True
+
+    def _start_credssp(self) -> None:
+        self.stage = "credssp"
+        self._phase = "credssp"
+        version = self.config.credssp_version
+        if version is None:
+            self._fail("credssp", "not_supported", "this client cannot do CredSSP")
+            return
+        initiator = NtlmInitiator(self.config.username, self.config.password, self.config.domain,
+                                  workstation=self.config.client_name)
+        self._credssp = CredSspClient(
+            initiator, version=version, oracle_policy=self.config.allow_encryption_oracle,
+            server_public_key=self._server_public_key,
+        )
+        self._send(self._credssp.first_message())
+
+    def _on_plaintext(self, data: bytes) -> None:
+        if self._phase in ("credssp", "early_auth"):
+            self._plain += data
+            self._on_credssp_bytes()
+            return
+        if self._session is not None:
+            self._session.receive(data)
+            self._pump_session()
+
+    def _on_credssp_bytes(self) -> None:
+        assert self._credssp is not None
+        while self._phase == "credssp":
+            length = tsrequest_length(bytes(self._plain))
+            if length is None or len(self._plain) < length:
+                return
+            message = bytes(self._plain[:length])
+            del self._plain[:length]
+            reply = self._credssp.receive(message)
+            if reply:
+                self._send(reply)
+            if self._credssp.done:
+                self._credssp_done()
+        if self._phase == "early_auth" and len(self._plain) >= 4:
+            result = int.from_bytes(self._plain[:4], "little")
+            del self._plain[:4]
+            if result != EARLY_AUTH_SUCCESS:
+                self._fail("credssp", "access_denied",
+                           f"Early User Authorization Result {result:#x} (access denied)")
+                return
+            self._start_session(leftover=bytes(self._plain))
+
+    def _credssp_done(self) -> None:
+        assert self._credssp is not None
+        c = self._credssp
+        detail: dict[str, object] = {"version": c.negotiated_version, "server_version": c.server_version}
+        if c.challenge is not None:
+            detail["ntlm_target"] = c.challenge.target_name
+            detail["ntlm_computer"] = c.challenge.nb_computer
+            if c.challenge.timestamp is not None:
+                server_time = c.challenge.timestamp
+                skew = (server_time - self.config.clock()).total_seconds()
+                detail["server_time"] = server_time.isoformat()
+                detail["clock_skew_seconds"] = round(skew, 3)
+        self._complete("credssp", **detail)
+        if self.selected_protocol is not None and self.selected_protocol & Protocol.HYBRID_EX:
+            self._phase = "early_auth"
+        else:
+            self._start_session(leftover=bytes(self._plain))
+        self._plain.clear()
+
+    def _start_session(self, leftover: bytes = b"") -> None:
+        self._phase = "session"
+        self.stage = "mcs"
+        assert self.selected_protocol is not None
+        self._session = ClientSession(self.config, self.selected_protocol)
+        self._pump_session()
+        if leftover:
+            self._session.receive(leftover)
+            self._pump_session()
+
+    def _pump_session(self) -> None:
+        """Move the session's output and events into ours."""
+        assert self._session is not None
+        out = self._session.data_to_send()
+        if out:
+            self._send(out)
+        for event in self._session.events():
+            if isinstance(event, ev.ErrorInfoReceived):
+                self.error_info = event.code or None
+            elif isinstance(event, ev.StageCompleted) and event.stage == "finalisation":
+                self.activated = True
+            elif isinstance(event, ev.StageFailed):
+                self.closed = True
+            self._emit(event)
+        self.stage = self._session.stage
+
+
+def _tpkt_length(buf: bytearray) -> int | None:
+    if len(buf) < 4:
+        return None
+    if buf[0] != 3:
+        raise ProtocolFailure("negotiation", f"expected a TPKT header, got byte {buf[0]:#04x}")
+    return (buf[2] << 8) | buf[3]

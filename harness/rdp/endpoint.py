@@ -1,0 +1,72 @@
+"""What the client and server state machines share: output and event queues, TLS plumbing and
+the two framings of the decrypted stream (DER TSRequests during CredSSP, TPKT/fast-path after)."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from . import events as ev
+from .tls import TlsEndpoint
+from .tpkt import FrameBuffer
+
+
+class Endpoint:
+    """Base of ClientConnection and ServerConnection; holds no protocol logic of its own."""
+
+    def __init__(self) -> None:
+        self.stage = "negotiation"
+        self.closed = False
+        self._events: deque[ev.Event] = deque()
+        self._out = bytearray()
+        self._raw = bytearray()  # bytes received before TLS starts
+        self._tls: TlsEndpoint | None = None
+        self._plain = bytearray()  # decrypted bytes not yet framed (CredSSP phase)
+        self._frames = FrameBuffer()
+
+    # -- the sans-IO surface ------------------------------------------------------------------
+
+    def next_event(self) -> ev.Event | None:
+        return self._events.popleft() if self._events else None
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    @property
+    def data_to_send_pending(self) -> bool:
+        return bool(self._out)
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of an incomplete PDU received so far (a stalled transfer leaves some)."""
+        return self._frames.pending + len(self._plain)
+
+    # -- helpers for subclasses ---------------------------------------------------------------
+
+    def _emit(self, event: ev.Event) -> None:
+        self._events.append(event)
+
+    def _send_raw(self, data: bytes) -> None:
+        self._out += data
+
+    def _send(self, data: bytes) -> None:
+        """Send application bytes: through TLS once it is up."""
+        if self._tls is not None:
+            self._tls.write(data)
+            self._out += self._tls.outgoing()
+        else:
+            self._out += data
+
+    def _flush_tls(self) -> None:
+        if self._tls is not None:
+            self._out += self._tls.outgoing()
+
+    def _complete(self, stage: str, **detail: object) -> None:
+        self._emit(ev.StageCompleted(stage, dict(detail)))
+
+    def _fail(self, stage: str, event: str, reason: str, **detail: object) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._emit(ev.StageFailed(stage, event, reason, dict(detail)))

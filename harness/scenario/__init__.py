@@ -1,0 +1,1 @@
+"""Scenario files (faults, remediations, labs): loading, schema checks and the catalog."""

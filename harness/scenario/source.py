@@ -1,0 +1,82 @@
+"""YAML loading that remembers where every value came from, for errors that name the line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PathKey = tuple[str | int, ...]
+
+
+class ScenarioFileError(ValueError):
+    """A scenario, remediation or lab file that cannot be used: file, line, field and a hint."""
+
+    def __init__(self, path: Path, line: int | None, fieldname: str | None, message: str) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        what = f" field '{fieldname}':" if fieldname else ""
+        super().__init__(f"{where}:{what} {message}")
+        self.path = path
+        self.line = line
+        self.field = fieldname
+
+
+@dataclass
+class SourcedDocument:
+    """A parsed YAML document and the line of each value in it (1-based)."""
+
+    path: Path
+    data: Any
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def line_of(self, key: PathKey) -> int | None:
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key[:-1]
+        return self.lines.get((), 1)
+
+    def error(self, key: PathKey, message: str) -> ScenarioFileError:
+        name = ".".join(str(k) for k in key) or None
+        return ScenarioFileError(self.path, self.line_of(key), name, message)
+
+
+def _convert(node: yaml.Node, key: PathKey, lines: dict[PathKey, int], path: Path) -> Any:
+    lines[key] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for k_node, v_node in node.value:
+            k = yaml.safe_load(yaml.serialize(k_node))
+            if not isinstance(k, str):
+                raise ScenarioFileError(path, k_node.start_mark.line + 1, None,
+                                        f"mapping keys must be strings, got {k!r}")
+            if k in out:
+                raise ScenarioFileError(path, k_node.start_mark.line + 1, ".".join(
+                    map(str, (*key, k))), "appears twice")
+            out[k] = _convert(v_node, (*key, k), lines, path)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*key, i), lines, path) for i, item in enumerate(node.value)]
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def load_sourced(path: Path, text: str | None = None) -> SourcedDocument:
+    """Parse one YAML document, keeping lines; YAML errors become ScenarioFileError."""
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ScenarioFileError(path, None, None, f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ScenarioFileError(path, mark.line + 1 if mark else None, None,
+                                f"not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if node is None:
+        raise ScenarioFileError(path, 1, None, "the file is empty")
+    lines: dict[PathKey, int] = {}
+    data = _convert(node, (), lines, path)
+    return SourcedDocument(path, data, lines)
