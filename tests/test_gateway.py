@@ -546,3 +546,49 @@ def test_xfreerdp_refuses_an_expired_gateway_certificate(
     run = _xfreerdp(display, f"localhost:{port}", "http", cert="deny", cafile=cafile)
     assert run.exit_code == 143, run.output[-2000:]  # TLS_CONNECT_FAILED
     assert not echo.first
+
+
+# -- glue for the probe -------------------------------------------------------------------------
+
+
+def test_gateway_error_carries_what_the_probe_reads(
+    gateway: GatewayFactory, echo: EchoServer
+) -> None:
+    from harness.rdp.errors import RdpError
+
+    _, port = gateway(allowed_resources=("elsewhere",))
+    with pytest.raises(RdpError) as err:
+        _open(port, echo.port)
+    assert isinstance(err.value, GatewayError)
+    assert err.value.stage == "gateway_tunnel"
+    assert err.value.event == "tsgu:E_PROXY_RAP_ACCESSDENIED"
+    assert err.value.detail["tsgu_error"] == "E_PROXY_RAP_ACCESSDENIED"
+    with pytest.raises(GatewayError) as err2:
+        _open(port, echo.port, password="nope")
+    assert err2.value.event == "http_401"
+
+
+def test_parse_gateway_url() -> None:
+    from harness.gateway.probe_support import parse_gateway_url
+
+    assert parse_gateway_url("https://gw.lab.test") == ("gw.lab.test", 443, None, None)
+    assert parse_gateway_url("https://LAB%5Calice@gw:8443") == ("gw", 8443, "alice", "LAB")
+    assert parse_gateway_url("gw:444") == ("gw", 444, None, None)
+    for bad in ("http://gw", "https://", "https://gw:port"):
+        with pytest.raises(ValueError):
+            parse_gateway_url(bad)
+
+
+def test_gateway_connector_opens_a_tunnel(gateway: GatewayFactory, echo: EchoServer) -> None:
+    from types import SimpleNamespace
+
+    from harness.gateway.probe_support import gateway_connector
+
+    _, port = gateway()
+    target = SimpleNamespace(username="alice", password=USERS["alice"], domain="LAB")
+    options = SimpleNamespace(cert_policy="ignore", cafile=None, profile=None)
+    rec = Recorder()
+    connect = gateway_connector(f"https://127.0.0.1:{port}", target, options, record=rec)
+    with connect("127.0.0.1", echo.port, 5.0) as tunnel:
+        assert _echo_round(tunnel, b"probe") == b"probe"
+    assert [s for s, _ in rec.outcomes()][-1] == "gateway_tunnel"

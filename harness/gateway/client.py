@@ -10,6 +10,7 @@ thread uses a tunnel at a time.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import ssl
@@ -28,8 +29,14 @@ Record = Callable[[str, str, float, dict[str, Any]], None]
 Transport = Literal["http", "websocket", "auto"]
 
 
-class GatewayError(Exception):
-    """Opening the tunnel failed at `stage` (gateway_tcp, _tls, _http or _tunnel)."""
+class GatewayError(RdpError):
+    """Opening the tunnel failed at `stage` (gateway_tcp, _tls, _http or _tunnel).
+
+    `event` is the failure class a client profile maps to codes: refused, timeout, unreachable,
+    cert_expired, cert_not_yet_valid, cert_untrusted, handshake_failed, http_<status>,
+    websocket_refused, bad_upgrade, tsgu:<E_PROXY_...>, closed or failed; `detail` is what was
+    recorded for the stage.
+    """
 
     def __init__(
         self,
@@ -37,6 +44,9 @@ class GatewayError(Exception):
         reason: str,
         http_status: int | None = None,
         tsgu_error: int | None = None,
+        *,
+        event: str | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> None:
         extra = f" (HTTP {http_status})" if http_status is not None else ""
         if tsgu_error is not None:
@@ -44,6 +54,15 @@ class GatewayError(Exception):
         super().__init__(f"{stage}: {reason}{extra}")
         self.stage, self.reason = stage, reason
         self.http_status, self.tsgu_error = http_status, tsgu_error
+        if event is None:
+            if tsgu_error is not None:
+                event = f"tsgu:{tsgu.status_name(tsgu_error)}"
+            elif http_status is not None:
+                event = f"http_{http_status}"
+            else:
+                event = "failed"
+        self.event = event
+        self.detail = dict(detail or {})
 
 
 class _Stages:
@@ -67,17 +86,32 @@ class _Stages:
         http_status: int | None = None,
         tsgu_error: int | None = None,
         stage: str | None = None,
+        event: str | None = None,
         **detail: Any,
     ) -> GatewayError:
         stage = stage or self.stage
+        if http_status is not None:
+            detail["http_status"] = http_status
+        if tsgu_error is not None:
+            detail["tsgu_error"] = tsgu.status_name(tsgu_error)
+        err = GatewayError(stage, reason, http_status, tsgu_error, event=event, detail=detail)
         if self._record is not None:
-            info = {"reason": reason, **detail}
-            if http_status is not None:
-                info["http_status"] = http_status
-            if tsgu_error is not None:
-                info["tsgu_error"] = tsgu.status_name(tsgu_error)
+            info = {"reason": reason, "event": err.event, **detail}
             self._record(stage, "failed", time.monotonic() - self._t0, info)
-        return GatewayError(stage, reason, http_status, tsgu_error)
+        return err
+
+
+_VERIFY_EVENTS = {9: "cert_not_yet_valid", 10: "cert_expired"}  # X509_V_ERR_* codes
+
+
+def _connect_event(exc: OSError) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return "unreachable"
+    return "failed"
 
 
 class _HttpConn:
@@ -175,7 +209,8 @@ class _Opener:
         except OSError as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
             raise self.stages.fail(f"TCP connect to the gateway failed: {reason}",
-                                   stage="gateway_tcp", channel=channel) from exc
+                                   stage="gateway_tcp", event=_connect_event(exc),
+                                   channel=channel) from exc
         if out:
             self.stages.ok(peer=f"{self.gateway_host}:{self.gateway_port}")
             self.stages.begin("gateway_tls")
@@ -185,13 +220,14 @@ class _Opener:
             sock.close()
             raise self.stages.fail(
                 f"certificate verification failed: {exc.verify_message}", stage="gateway_tls",
+                event=_VERIFY_EVENTS.get(exc.verify_code, "cert_untrusted"),
                 channel=channel, verify_code=exc.verify_code,
             ) from exc
         except (ssl.SSLError, OSError) as exc:
             sock.close()
             reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
             raise self.stages.fail(f"TLS handshake failed: {reason}", stage="gateway_tls",
-                                   channel=channel) from exc
+                                   event="handshake_failed", channel=channel) from exc
         tls.settimeout(self.timeout)
         if out:
             self.stages.ok(**_tls_detail(tls))
@@ -221,10 +257,13 @@ class _Opener:
                                    websocket_key=ws_key)
             conn.tls.sendall(req.encode())
             return conn.read_response()
+        except GatewayError:
+            raise
         except RdpError as exc:
             raise fail(f"NTLM/HTTP exchange failed: {exc}") from exc
         except OSError as exc:
-            raise fail(f"connection lost during HTTP authentication: {exc}") from exc
+            raise fail(f"connection lost during HTTP authentication: {exc}",
+                       event="closed") from exc
 
     def open_http(self) -> GatewayTunnel:
         ws_key = tsgu.new_websocket_key() if self.transport != "http" else None
@@ -234,7 +273,8 @@ class _Opener:
             resp = self.authenticate(out, tsgu.RDG_OUT, ws_key)
             if resp.status == 101 and ws_key is not None:
                 if resp.header("Sec-WebSocket-Accept") != tsgu.websocket_accept(ws_key):
-                    raise self.stages.fail("bad Sec-WebSocket-Accept in the upgrade", 101)
+                    raise self.stages.fail("bad Sec-WebSocket-Accept in the upgrade", 101,
+                                           event="bad_upgrade")
                 self.stages.ok(transport="websocket", status=101, user=self.username)
                 return GatewayTunnel(out, None, websocket=True)
             if resp.status != 200:
@@ -242,7 +282,8 @@ class _Opener:
                 raise self.stages.fail(conn_reason.get(resp.status, "unexpected HTTP answer"),
                                        resp.status)
             if self.transport == "websocket":
-                raise self.stages.fail("WebSocket upgrade refused", resp.status)
+                raise self.stages.fail("WebSocket upgrade refused", resp.status,
+                                       event="websocket_refused")
             out.read_exact(tsgu.SEED_LENGTH)  # the seed entity body (FreeRDP skips 10 bytes)
             inbound = self.connect("in")
             resp = self.authenticate(inbound, tsgu.RDG_IN, None)
@@ -256,7 +297,7 @@ class _Opener:
             raise
         except OSError as exc:
             out.tls.close()
-            raise self.stages.fail(f"connection lost: {exc}") from exc
+            raise self.stages.fail(f"connection lost: {exc}", event="closed") from exc
         self.stages.ok(transport="http", status=200, user=self.username)
         return GatewayTunnel(out, inbound, websocket=False)
 
@@ -271,7 +312,8 @@ class _Opener:
                 events = tunnel._pull()
             except (OSError, RdpError) as exc:
                 tunnel.close()
-                raise self.stages.fail(f"tunnel setup broke off in {m.state}: {exc}") from exc
+                raise self.stages.fail(f"tunnel setup broke off in {m.state}: {exc}",
+                                       event="closed") from exc
             for event in events:
                 if isinstance(event, tsgu.GatewayRefused):
                     tunnel.close()
@@ -285,7 +327,8 @@ class _Opener:
                     tunnel._data += event.data
             if tunnel._eof and m.state != "open":
                 tunnel.close()
-                raise self.stages.fail(f"gateway closed the connection in {m.state}")
+                raise self.stages.fail(f"gateway closed the connection in {m.state}",
+                                       event="closed")
         self.stages.ok(target=f"{self.target_host}:{self.target_port}",
                        transport="websocket" if tunnel.websocket else "http", **detail)
 

@@ -8,12 +8,16 @@ per-namespace sysctls are written in-process through setns.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
+import struct
 import subprocess
+import time
 from collections.abc import Iterable, Mapping
 
 from .cmd import NetError, ip_batch
-from .nsenter import NETNS_DIR, netns_path, write_sysctl
+from .nsenter import NETNS_DIR, in_netns, netns_path, write_sysctl
 from .topology import Topology
 
 # Written in every lab namespace: PMTU discovery on (TCP sets DF), no TCP MTU probing (which
@@ -79,6 +83,38 @@ def create_topology(topo: Topology, names: Mapping[str, str]) -> None:
         if node == topo.router:
             values.update(ROUTER_SYSCTLS)
         write_sysctl(names[node], values)
+    wait_links_running(topo, names)
+
+
+SIOCGIFFLAGS = 0x8913
+IFF_RUNNING = 0x40
+
+
+def _not_running(ns: str, devs: list[str]) -> list[str]:
+    with in_netns(ns), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        out = []
+        for dev in devs:
+            ifr = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, struct.pack("16sH14x", dev.encode(), 0))
+            if not struct.unpack_from("16xH", ifr)[0] & IFF_RUNNING:
+                out.append(dev)
+        return out
+
+
+def wait_links_running(topo: Topology, names: Mapping[str, str], timeout: float = 2.0) -> None:
+    """Wait until every lab interface is operationally up. The kernel activates the transmit
+    queue of the veth end that was opened first only from its link-watch work, a moment after
+    `ip` returns; a packet sent before that is dropped (seen as a lost first SYN)."""
+    deadline = time.monotonic() + timeout
+    waiting = {n: [i.name for i in topo.node_ifaces(n)] for n in topo.nodes}
+    while True:
+        waiting = {
+            n: d for n, d in ((n, _not_running(names[n], d)) for n, d in waiting.items()) if d
+        }
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise NetError(f"lab interfaces not up after {timeout} s: {waiting}")
+        time.sleep(0.0005)
 
 
 def netns_exists(ns: str) -> bool:

@@ -78,10 +78,6 @@ ALLOW_CACHE_WAITING_LIST_FLAG = 0x0002
 CONTROLPRIORITY_NEVER = 0x0002
 
 
-def _u16(r: Reader) -> int:
-    return r.u16le()
-
-
 @dataclass(frozen=True)
 class _Capability:
     """Base of the typed sets: fields are encoded in declaration order by `_layout`."""

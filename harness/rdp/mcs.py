@@ -7,7 +7,7 @@ it). Connect PDUs carry the GCC conference create request/response from gcc.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
 from . import per
 from .errors import ProtocolFailure
@@ -494,7 +494,7 @@ class _SendData:
         return w.bytes(self.user_data).value()
 
     @classmethod
-    def _decode(cls, first: int, r: Reader):  # type: ignore[no-untyped-def]
+    def _decode(cls, first: int, r: Reader) -> Self:
         initiator = per.read_integer16(r, MCS_BASE_CHANNEL_ID)
         channel_id = per.read_integer16(r, 0)
         flags = r.u8()

@@ -594,10 +594,6 @@ class DataPdu:
         return pdu
 
 
-def _caps_block(caps: tuple[Capability, ...]) -> bytes:
-    return encode_capability_sets(caps)
-
-
 @dataclass(frozen=True)
 class DemandActivePdu:
     """Server Demand Active: shareId (Windows: 0x103EA), source "RDP", capabilities, sessionId."""
@@ -610,7 +606,7 @@ class DemandActivePdu:
     version: int = TS_PROTOCOL_VERSION
 
     def encode(self) -> bytes:
-        caps = _caps_block(tuple(self.capabilities))
+        caps = encode_capability_sets(tuple(self.capabilities))
         w = Writer().u32le(self.share_id).u16le(len(self.source_descriptor)).u16le(len(caps))
         w.bytes(self.source_descriptor).bytes(caps)
         if self.session_id is not None:
@@ -639,7 +635,7 @@ class ConfirmActivePdu:
     version: int = TS_PROTOCOL_VERSION
 
     def encode(self) -> bytes:
-        caps = _caps_block(tuple(self.capabilities))
+        caps = encode_capability_sets(tuple(self.capabilities))
         w = Writer().u32le(self.share_id).u16le(self.originator_id)
         w.u16le(len(self.source_descriptor)).u16le(len(caps))
         w.bytes(self.source_descriptor).bytes(caps)
