@@ -43,6 +43,7 @@ def test_unknown_codes_are_described_not_raised():
     assert errinfo.describe(0xDEAD) == "unknown error info code 0x0000dead"
     assert errinfo.name(0xDEAD) == "ERRINFO_UNKNOWN_0x0000dead"
     assert errinfo.name(0x10A) == "ERRINFO_LICENSE_NO_REMOTE_CONNECTIONS"
+    assert errinfo.error_info_name(7) == errinfo.describe_name(7) == errinfo.name(7)
 
 
 def test_constants_match_the_table():

@@ -92,6 +92,17 @@ def test_bitmap_update_over_fast_path():
     assert fp.FastPathUpdate(fp.FASTPATH_UPDATETYPE_ORDERS, b"").bitmap is None
 
 
+def test_spec_encrypted_fast_path_input_is_recognised():
+    # MS-RDPBCGR 4.1.x Client Fast-Path Input Event PDU (Standard RDP Security, one event).
+    data = bytes.fromhex("c4 11 30 35 6b 5b b5 34 c8 47 26 18 5e 76 0e de 28")
+    assert fp.fastpath_frame_length(data) == 17
+    pdu = fp.FastPathInputPdu.decode(data)
+    assert pdu.flags == fp.FASTPATH_INPUT_ENCRYPTED | fp.FASTPATH_INPUT_SECURE_CHECKSUM
+    assert pdu.data_signature == bytes.fromhex("30 35 6b 5b b5 34 c8 47")
+    assert pdu.encrypted == bytes.fromhex("26 18 5e 76 0e de 28") and pdu.events == ()
+    assert pdu.encrypted_event_count == 1 and pdu.encode() == data
+
+
 def test_encrypted_output_is_opaque():
     pdu = fp.FastPathOutputPdu((), fp.FASTPATH_OUTPUT_ENCRYPTED, b"S" * 8, b"ciphertext")
     data = pdu.encode()

@@ -37,15 +37,16 @@ from harness.net import (
     resolve,
     set_mtu,
 )
-from harness.net.cleanup import ETC_NETNS
+from harness.net.capability import missing_tools
 from harness.net.namespaces import list_netns
-from harness.net.nsenter import read_sysctl
+from harness.net.nsenter import ETC_NETNS, read_sysctl
 from harness.net.state import LabState
 
 REPO = Path(__file__).resolve().parents[1]
 OK, WHY = netns_available()
 netns = pytest.mark.netns
 needs_netns = pytest.mark.skipif(not OK, reason=f"network namespaces unavailable: {WHY}")
+needs_nft = pytest.mark.skipif("nft" in missing_tools(), reason="nftables (nft) not installed")
 PORT = 3389
 BIG = 64 * 1024
 STALL = 1.5  # seconds a black-holed transfer is given before we call it stalled
@@ -257,6 +258,7 @@ def test_exec_argv_runs_inside_namespace(lab: NetLab) -> None:
 
 @netns
 @needs_netns
+@needs_nft
 def test_firewall_drop_times_out(lab: NetLab) -> None:
     apply_firewall(lab, port=PORT, action="drop")
     srv = lab.socket("host")
@@ -272,6 +274,7 @@ def test_firewall_drop_times_out(lab: NetLab) -> None:
 
 @netns
 @needs_netns
+@needs_nft
 def test_firewall_reject_refuses_quickly(lab: NetLab) -> None:
     apply_firewall(lab, port=PORT, action="reject")
     srv = lab.socket("host")
@@ -287,6 +290,7 @@ def test_firewall_reject_refuses_quickly(lab: NetLab) -> None:
 
 @netns
 @needs_netns
+@needs_nft
 def test_mtu_blackhole_stalls_big_transfer_only(lab: NetLab) -> None:
     assert transfer(lab, BIG) == BIG
     apply_mtu_blackhole(lab, mtu=1300)
@@ -298,6 +302,7 @@ def test_mtu_blackhole_stalls_big_transfer_only(lab: NetLab) -> None:
 
 @netns
 @needs_netns
+@needs_nft
 def test_mtu_blackhole_is_the_icmp_filter(lab: NetLab) -> None:
     """Same bottleneck with ICMP allowed: PMTU discovery repairs the path."""
     apply_mtu_blackhole(lab, mtu=1300, drop_icmp=False)
@@ -306,6 +311,7 @@ def test_mtu_blackhole_is_the_icmp_filter(lab: NetLab) -> None:
 
 @netns
 @needs_netns
+@needs_nft
 def test_client_mtu_remediation(lab: NetLab) -> None:
     apply_mtu_blackhole(lab, mtu=1300)
     set_mtu(lab, "client", 1400)  # MSS 1360: host segments of 1400 B still exceed the hole
@@ -316,6 +322,7 @@ def test_client_mtu_remediation(lab: NetLab) -> None:
 
 @netns
 @needs_netns
+@needs_nft
 def test_client_mtu_1400_fixes_a_1400_hole(lab: NetLab) -> None:
     apply_mtu_blackhole(lab, mtu=1400)
     assert transfer(lab, BIG) < BIG
@@ -325,6 +332,7 @@ def test_client_mtu_1400_fixes_a_1400_hole(lab: NetLab) -> None:
 
 @netns
 @needs_netns
+@needs_nft
 def test_mss_clamp_remediation(lab: NetLab) -> None:
     apply_mtu_blackhole(lab, mtu=1300)
     assert transfer(lab, BIG) < BIG
@@ -433,6 +441,7 @@ def start_child(body: str, state_dir: Path) -> tuple[subprocess.Popen[str], str]
 
 @netns
 @needs_netns
+@needs_nft
 def test_sigkill_leaves_state_that_down_all_removes(tmp_path: Path) -> None:
     proc, lab_id = start_child(KILLED_BODY, tmp_path)
     try:
@@ -461,6 +470,7 @@ def test_sigkill_leaves_state_that_down_all_removes(tmp_path: Path) -> None:
 
 @netns
 @needs_netns
+@needs_nft
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, None), (signal.SIGTERM, 143)])
 def test_signal_in_the_middle_cleans_up(tmp_path: Path, signum: int, code: int | None) -> None:
     proc, lab_id = start_child(WITH_BODY, tmp_path)

@@ -86,6 +86,14 @@ SPEC_LICENSE_VALID_CLIENT = bytes.fromhex(
     "80 00 00 00 ff 03 10 00 07 00 00 00 02 00 00 00 04 00 00 00"
 )
 
+# MS-RDPBCGR 4.1.14 Client Synchronize and 4.1.15 Client Control (Cooperate), decrypted.
+SPEC_CLIENT_SYNCHRONIZE = bytes.fromhex(
+    "16 00 17 00 ef 03 ea 03 01 00 00 01 08 00 1f 00 00 00 01 00 ea 03"
+)
+SPEC_CLIENT_COOPERATE = bytes.fromhex(
+    "1a 00 17 00 ef 03 ea 03 01 00 00 01 0c 00 14 00 00 00 04 00 00 00 00 00 00 00"
+)
+
 SERVER_CAPSET_TYPES_FREERDP_ACCEPTS = {
     1,
     2,
@@ -202,6 +210,15 @@ def test_spec_server_synchronize():
     assert pdu.encode() == SPEC_SERVER_SYNCHRONIZE
 
 
+def test_spec_client_finalisation_pdus_are_what_the_defaults_build():
+    sync = share.DataPdu(share.Synchronize(1002), share_id=0x103EA, pdu_source=1007)
+    assert sync.encode() == SPEC_CLIENT_SYNCHRONIZE
+    assert share.decode_share_pdu(SPEC_CLIENT_SYNCHRONIZE) == sync
+    coop = share.DataPdu(share.Control(share.CTRLACTION_COOPERATE), 0x103EA, 1007)
+    assert coop.encode() == SPEC_CLIENT_COOPERATE
+    assert share.decode_share_pdu(SPEC_CLIENT_COOPERATE) == coop
+
+
 def test_spec_license_valid_client():
     pdu = licensing.LicensePdu.decode(SPEC_LICENSE_VALID_CLIENT)
     assert pdu.is_valid_client and pdu.preamble_version == licensing.PREAMBLE_VERSION_3_0
@@ -280,7 +297,7 @@ def test_data_pdu_round_trips(body):
 def test_data_pdu_header_layout():
     data = share.DataPdu(share.SetErrorInfo(7), share_id=0x103EA, pdu_source=0).encode()
     assert data == bytes.fromhex(
-        "16 00 17 00 00 00 ea 03 01 00 00 01 16 00 2f 00 00 00 07 00 00 00"
+        "16 00 17 00 00 00 ea 03 01 00 00 01 08 00 2f 00 00 00 07 00 00 00"
     )
 
 

@@ -19,10 +19,9 @@ from pathlib import Path
 
 from .cmd import NetError, run
 from .namespaces import delete_namespaces, netns_exists
-from .nsenter import netns_path, ns_run
+from .nsenter import ETC_NETNS, netns_path, ns_run
 from .state import LabState, Resource, process_alive, state_files
 
-ETC_NETNS = Path("/etc/netns")
 NS_PREFIX = "rdplab-"
 _KILL_WAIT = 2.0
 log = logging.getLogger(__name__)

@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .nsenter import ETC_NETNS
 from .topology import LAB_RANGE, Topology
 
 if TYPE_CHECKING:
     from .lab import NetLab
 
-ETC_NETNS = Path("/etc/netns")
 LAB_DOMAIN = "rdplab.test"
 _LOCAL_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 STALE_ADDRESS = "10.213.2.99"  # in the host subnet, never assigned: connects fail, as after a move

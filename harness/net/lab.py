@@ -27,10 +27,10 @@ from types import TracebackType
 from typing import Any
 
 from . import dns
-from .cleanup import ETC_NETNS, NS_PREFIX, teardown
+from .cleanup import NS_PREFIX, teardown
 from .cmd import ip_batch
 from .namespaces import create_topology
-from .nsenter import ns_exec_argv, ns_run, ns_socket
+from .nsenter import ETC_NETNS, ns_exec_argv, ns_run, ns_socket
 from .signals import signals_deferred, terminate_as_exception
 from .state import LabState, Resource, default_state_dir, process_start
 from .topology import Topology
@@ -163,14 +163,16 @@ class NetLab:
     # recording -------------------------------------------------------------------------------
     def record(self, *resources: Resource) -> None:
         """Add resources to the state file (before creating them)."""
-        if self.state is None:
-            raise RuntimeError(f"lab {self.lab_id} is not created")
-        self.state.add(*resources)
+        with self._lock:
+            if self.state is None:
+                raise RuntimeError(f"lab {self.lab_id} is not created")
+            self.state.add(*resources)
 
     def forget(self, *resources: Resource) -> None:
         """Drop resources from the state file (after removing them)."""
-        if self.state is not None:
-            self.state.discard(*resources)
+        with self._lock:
+            if self.state is not None:
+                self.state.discard(*resources)
 
     def on_destroy(self, key: str, fn: Callable[[], None] | None) -> None:
         """Run fn first thing in destroy() (in-process helpers such as the netem thread);

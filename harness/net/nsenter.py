@@ -22,6 +22,7 @@ from typing import Any, ParamSpec, TypeVar
 from .cmd import DEFAULT_TIMEOUT, NetError
 
 NETNS_DIR = Path("/run/netns")
+ETC_NETNS = Path("/etc/netns")  # `ip netns exec <ns>` bind-mounts /etc/netns/<ns>/* over /etc
 CLONE_NEWNET = 0x40000000
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -75,6 +75,12 @@ class ClientConnection(Endpoint):
 
     # -- driver surface ------------------------------------------------------------------------
 
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of an incomplete PDU received so far (a stalled transfer leaves some)."""
+        session = self._session.pending_bytes if self._session is not None else 0
+        return len(self._plain) + len(self._raw) + session
+
     def start(self) -> None:
         """Queue the X.224 Connection Request."""
         if self._phase != "init":

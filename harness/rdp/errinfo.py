@@ -50,6 +50,11 @@ def name(code: int) -> str:
     return entry.name if entry else f"ERRINFO_UNKNOWN_{code:#010x}"
 
 
+# Names the client state machine and the probe profiles call this by.
+error_info_name = name
+describe_name = name
+
+
 def describe(code: int) -> str:
     """'ERRINFO_NAME (0x00000007): text' for a Set Error Info code."""
     entry = ERRINFO.get(code)

@@ -288,9 +288,12 @@ class FastPathInputPdu:
     data_signature: bytes | None = None
     encrypted: bytes | None = None
     long_length: bool = field(default=False, compare=False)
+    encrypted_event_count: int = 0  # numEvents from the header of an encrypted PDU
 
     def encode(self) -> bytes:
         count = len(self.events)
+        if self.flags & FASTPATH_INPUT_ENCRYPTED:
+            count = self.encrypted_event_count
         inline = 0 < count < 16
         first = FASTPATH_ACTION_FASTPATH | ((count if inline else 0) << 2) | (self.flags << 6)
         body = Writer()
@@ -310,7 +313,7 @@ class FastPathInputPdu:
         flags, count = first >> 6, (first >> 2) & 0x0F
         if flags & FASTPATH_INPUT_ENCRYPTED:
             signature = body.bytes(SIGNATURE_LEN)
-            return cls((), flags, signature, body.rest(), long_length)
+            return cls((), flags, signature, body.rest(), long_length, count)
         if count == 0:
             count = body.u8()
         events = tuple(FastPathInputEvent.decode(body) for _ in range(count))

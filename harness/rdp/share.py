@@ -543,8 +543,10 @@ def decode_data_body(pdu_type2: int, data: bytes) -> DataBody:
 class DataPdu:
     """A Data PDU: Share Control header (type 7) + Share Data header + typed body.
 
-    `uncompressed_length` None means "compute": Windows servers put the PDU's total length there
-    (as in the MS-RDPBCGR 4.1.19 dump); decoded PDUs keep what they carried."""
+    `uncompressed_length` None means "compute" as mstsc does (MS-RDPBCGR 4.1.14/4.1.15 dumps):
+    the body length plus 4, i.e. the bytes from pduType2 on. Peers differ (Windows servers write
+    the total length, FreeRDP the body length) and ignore it for uncompressed PDUs; decoded PDUs
+    keep what they carried."""
 
     body: DataBody
     share_id: int
@@ -558,8 +560,7 @@ class DataPdu:
 
     def encode(self) -> bytes:
         payload = self.body.encode()
-        total = SHARE_DATA_HEADER_LEN + len(payload)
-        length = total if self.uncompressed_length is None else self.uncompressed_length
+        length = len(payload) + 4 if self.uncompressed_length is None else self.uncompressed_length
         w = Writer().u32le(self.share_id).u8(self.pad1).u8(self.stream_id).u16le(length)
         w.u8(self.body.PDUTYPE2).u8(self.compressed_type).u16le(self.compressed_length)
         return _control(PDUTYPE_DATAPDU, self.pdu_source, w.bytes(payload).value(), self.version)

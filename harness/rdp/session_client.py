@@ -1,0 +1,275 @@
+"""Client side after the security layer: MCS connect and channels, Client Info, licensing,
+capability exchange, finalisation, then graphics updates. Sans-IO, driven by ClientConnection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from . import events as ev
+from .capabilities import client_capabilities
+from .errinfo import error_info_name
+from .fastpath import FastPathOutputPdu, FastPathReassembler
+from .gcc import ClientCoreData, ClientData, ClientNetworkData
+from .info import ClientInfoPdu, ExtendedInfoPacket, InfoPacket
+from .licensing import LicensePdu
+from .mcs import (
+    MCS_SERVER_CHANNEL_ID,
+    AttachUserConfirm,
+    AttachUserRequest,
+    ChannelJoinConfirm,
+    ChannelJoinRequest,
+    ConnectInitial,
+    ConnectResponse,
+    DisconnectProviderUltimatum,
+    ErectDomainRequest,
+    SendDataIndication,
+    SendDataRequest,
+    decode_domain_pdu,
+)
+from .session_common import FramedStream, is_license_pdu, mcs_frame, mcs_payload
+from .share import (
+    CTRLACTION_COOPERATE,
+    CTRLACTION_GRANTED_CONTROL,
+    CTRLACTION_REQUEST_CONTROL,
+    Control,
+    DataPdu,
+    DeactivateAllPdu,
+    DemandActivePdu,
+    FontList,
+    FontMap,
+    Rect16,
+    RefreshRect,
+    SetErrorInfo,
+    Synchronize,
+    decode_share_pdus,
+)
+from .tpkt import Frame
+from .updates import BitmapUpdate
+
+if TYPE_CHECKING:
+    from .client import ClientConfig
+
+_FINALISATION_NEEDED = frozenset({"synchronize", "cooperate", "granted", "fontmap"})
+
+
+class ClientSession:
+    """The stages from `mcs` to `finalisation`, then update counting."""
+
+    def __init__(self, config: ClientConfig, selected_protocol: int) -> None:
+        self.config = config
+        self.selected_protocol = selected_protocol
+        self.stage = "mcs"
+        self._stream = FramedStream()
+        self._out: list[bytes] = []
+        self._events: list[ev.Event] = []
+        self._io_channel = 1003
+        self._user_id = 0
+        self._to_join: list[int] = []
+        self._joined: list[int] = []
+        self._share_id = 0
+        self._final_seen: set[str] = set()
+        self._fastpath = FastPathReassembler()
+        self._phase = "connect_response"
+        self._send_connect_initial()
+
+    # -- surface for ClientConnection ----------------------------------------------------------
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._stream.buffer.pending
+
+    def data_to_send(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def events(self) -> Iterator[ev.Event]:
+        while self._events:
+            yield self._events.pop(0)
+
+    def receive(self, data: bytes) -> None:
+        for frame in self._stream.feed(data):
+            if self.stage == "closed":
+                return
+            self._on_frame(frame)
+
+    def refresh_rect(self) -> bytes:
+        area = Rect16(0, 0, self.config.desktop_width - 1, self.config.desktop_height - 1)
+        return self._data_pdu(RefreshRect((area,)))
+
+    # -- output helpers ------------------------------------------------------------------------
+
+    def _send_mcs(self, pdu: bytes) -> None:
+        self._out.append(mcs_frame(pdu))
+
+    def _send_io(self, payload: bytes) -> None:
+        self._send_mcs(SendDataRequest(self._user_id, self._io_channel, payload).encode())
+
+    def _data_pdu(self, body: object) -> bytes:
+        pdu = DataPdu(body, self._share_id, self._user_id).encode()  # type: ignore[arg-type]
+        return mcs_frame(SendDataRequest(self._user_id, self._io_channel, pdu).encode())
+
+    def _complete(self, stage: str, next_stage: str, **detail: object) -> None:
+        self._events.append(ev.StageCompleted(stage, dict(detail)))
+        self.stage = next_stage
+
+    def _fail(self, event: str, reason: str, **detail: object) -> None:
+        self._events.append(ev.StageFailed(self.stage, event, reason, dict(detail)))
+        self.stage = "closed"
+
+    # -- stages --------------------------------------------------------------------------------
+
+    def _send_connect_initial(self) -> None:
+        core = ClientCoreData(
+            desktop_width=self.config.desktop_width,
+            desktop_height=self.config.desktop_height,
+            client_name=self.config.client_name[:15],
+            server_selected_protocol=self.selected_protocol,
+        )
+        data = ClientData.create(core, network=ClientNetworkData(()))
+        self._send_mcs(ConnectInitial.from_client_data(data).encode())
+
+    def _on_frame(self, frame: Frame) -> None:
+        if frame.fastpath:
+            self._on_fastpath(frame.data)
+            return
+        payload = mcs_payload(frame)
+        if self._phase == "connect_response":
+            self._on_connect_response(payload)
+            return
+        pdu = decode_domain_pdu(payload)
+        if isinstance(pdu, DisconnectProviderUltimatum):
+            self._events.append(ev.HostLog(f"server sent MCS Disconnect Provider Ultimatum "
+                                           f"(reason {pdu.reason})"))
+        elif isinstance(pdu, AttachUserConfirm):
+            self._on_attach_confirm(pdu)
+        elif isinstance(pdu, ChannelJoinConfirm):
+            self._on_join_confirm(pdu)
+        elif isinstance(pdu, SendDataIndication):
+            self._on_io_data(pdu.user_data)
+
+    def _on_connect_response(self, payload: bytes) -> None:
+        response = ConnectResponse.decode(payload)
+        if response.result != 0:
+            self._fail("connect_refused", f"MCS Connect Response result {response.result_name}")
+            return
+        server = response.server_data
+        net = server.network
+        if net is not None:
+            self._io_channel = net.mcs_channel_id
+            self._to_join = list(net.channel_ids)
+        msg = server.message_channel
+        if msg is not None:
+            self._to_join.append(msg.mcs_channel_id)
+        self._send_mcs(ErectDomainRequest().encode())
+        self._send_mcs(AttachUserRequest().encode())
+        self._phase = "attach"
+
+    def _on_attach_confirm(self, pdu: AttachUserConfirm) -> None:
+        if pdu.result != 0 or pdu.initiator is None:
+            self._fail("attach_refused", f"Attach User Confirm result {pdu.result}")
+            return
+        self._user_id = pdu.initiator
+        self._to_join = [self._user_id, self._io_channel, *self._to_join]
+        self._phase = "join"
+        self._join_next()
+
+    def _join_next(self) -> None:
+        if self._to_join:
+            channel = self._to_join[0]
+            self._send_mcs(ChannelJoinRequest(self._user_id, channel).encode())
+            return
+        self._complete("mcs", "client_info", user_channel=self._user_id,
+                       io_channel=self._io_channel, channels=self._joined)
+        info = InfoPacket(domain=self.config.domain, user_name=self.config.username,
+                          password=self.config.password,
+                          extra=ExtendedInfoPacket(client_address="0.0.0.0"))
+        self._send_io(ClientInfoPdu(info).encode())
+        self._complete("client_info", "licensing", user=self.config.username)
+        self._phase = "licensing"
+
+    def _on_join_confirm(self, pdu: ChannelJoinConfirm) -> None:
+        if not self._to_join or pdu.requested != self._to_join[0]:
+            self._fail("protocol_error", f"unexpected Channel Join Confirm for {pdu.requested}")
+            return
+        if pdu.result != 0:
+            self._fail("join_refused", f"Channel Join Confirm result {pdu.result} for "
+                       f"channel {pdu.requested}")
+            return
+        self._joined.append(self._to_join.pop(0))
+        self._join_next()
+
+    def _on_io_data(self, data: bytes) -> None:
+        if self._phase == "licensing" and is_license_pdu(data):
+            license_pdu = LicensePdu.decode(data)
+            if license_pdu.is_valid_client:
+                self._complete("licensing", "capabilities", answer="STATUS_VALID_CLIENT")
+                self._phase = "capabilities"
+            else:
+                self._fail("licensing_not_emulated",
+                           f"server started a licensing exchange (message {license_pdu.msg_type:#x})")
+            return
+        for pdu in decode_share_pdus(data):
+            self._on_share_pdu(pdu)
+
+    def _on_share_pdu(self, pdu: object) -> None:
+        if isinstance(pdu, DemandActivePdu):
+            self._on_demand_active(pdu)
+        elif isinstance(pdu, DeactivateAllPdu):
+            self._events.append(ev.HostLog("server sent Deactivate All"))
+        elif isinstance(pdu, DataPdu):
+            self._on_data_pdu(pdu)
+
+    def _on_demand_active(self, pdu: DemandActivePdu) -> None:
+        if self._phase == "licensing":
+            # Windows always licenses first; accept a server that does not, as FreeRDP does.
+            self._complete("licensing", "capabilities", answer="none (server skipped licensing)")
+        self._share_id = pdu.share_id
+        caps = client_capabilities(self.config.desktop_width, self.config.desktop_height)
+        from .share import ConfirmActivePdu
+
+        confirm = ConfirmActivePdu(self._share_id, caps, pdu_source=self._user_id)
+        self._send_io(confirm.encode())
+        self._complete("capabilities", "finalisation", share_id=f"{pdu.share_id:#x}",
+                       server_capability_sets=len(pdu.capabilities))
+        self._phase = "finalisation"
+        self._out.append(self._data_pdu(Synchronize(MCS_SERVER_CHANNEL_ID)))
+        self._out.append(self._data_pdu(Control(CTRLACTION_COOPERATE)))
+        self._out.append(self._data_pdu(Control(CTRLACTION_REQUEST_CONTROL)))
+        self._out.append(self._data_pdu(FontList()))
+
+    def _on_data_pdu(self, pdu: DataPdu) -> None:
+        body = pdu.body
+        if isinstance(body, SetErrorInfo):
+            if body.error_info:
+                self._events.append(ev.ErrorInfoReceived(body.error_info,
+                                                         error_info_name(body.error_info)))
+            return
+        if isinstance(body, BitmapUpdate):
+            self._events.append(ev.UpdateReceived("slow-path bitmap", body.byte_count))
+            return
+        if self._phase != "finalisation":
+            if body.PDUTYPE2 == 2:  # PDUTYPE2_UPDATE of another kind (orders, palette, sync)
+                self._events.append(ev.UpdateReceived("slow-path update", len(body.encode())))
+            return
+        if isinstance(body, Synchronize):
+            self._final_seen.add("synchronize")
+        elif isinstance(body, Control) and body.action == CTRLACTION_COOPERATE:
+            self._final_seen.add("cooperate")
+        elif isinstance(body, Control) and body.action == CTRLACTION_GRANTED_CONTROL:
+            self._final_seen.add("granted")
+        elif isinstance(body, FontMap):
+            self._final_seen.add("fontmap")
+        if self._final_seen >= _FINALISATION_NEEDED:
+            self._complete("finalisation", "usable", received=sorted(self._final_seen))
+            self._phase = "active"
+
+    def _on_fastpath(self, data: bytes) -> None:
+        pdu = FastPathOutputPdu.decode(data)
+        if pdu.encrypted is not None:
+            self._events.append(ev.UpdateReceived("fast-path (encrypted)", len(data)))
+            return
+        for update in self._fastpath.feed(pdu):
+            self._events.append(ev.UpdateReceived(f"fast-path code {update.update_code}",
+                                                  len(update.data)))

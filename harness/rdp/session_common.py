@@ -1,0 +1,46 @@
+"""Pieces both session roles use: framing the stream after security, and I/O channel wrapping."""
+
+from __future__ import annotations
+
+from .share import PDUTYPE_DATAPDU, SEC_LICENSE_PKT
+from .tpkt import Frame, FrameBuffer
+from .x224 import decode_data, encode_data
+
+SHARE_ID = 0x000103EA  # the shareId Windows servers use
+
+
+def is_license_pdu(data: bytes) -> bool:
+    """True for a licensing PDU (security header), False for a share control PDU.
+
+    Both travel on the I/O channel before activation; a share header's second word is pduType
+    with version 1 in its high nibble (0x001X), a security header's is flagsHi (0 in practice).
+    """
+    if len(data) < 4:
+        return False
+    second = int.from_bytes(data[2:4], "little")
+    if second & 0xFFF0 == 0x0010 and second & 0xF in (1, 3, 6, PDUTYPE_DATAPDU, 0xA):
+        return False
+    return bool(int.from_bytes(data[0:2], "little") & SEC_LICENSE_PKT)
+
+
+class FramedStream:
+    """TPKT and fast-path frames cut from the decrypted byte stream."""
+
+    def __init__(self) -> None:
+        self.buffer = FrameBuffer()
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self.buffer.feed(data)
+        frames = []
+        while (frame := self.buffer.next_frame()) is not None:
+            frames.append(frame)
+        return frames
+
+
+def mcs_frame(pdu: bytes) -> bytes:
+    """An MCS PDU in X.224 Data inside TPKT."""
+    return encode_data(pdu)
+
+
+def mcs_payload(frame: Frame) -> bytes:
+    return decode_data(frame.data)

@@ -1,0 +1,229 @@
+"""Server side after the security layer: MCS connect and channels, Client Info, licensing,
+Demand Active, finalisation, then graphics bursts. Sans-IO, driven by ServerConnection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from . import events as ev
+from .capabilities import server_capabilities
+from .fastpath import FASTPATH_ACTION_FASTPATH
+from .gcc import (
+    ServerCoreData,
+    ServerData,
+    ServerMessageChannelData,
+    ServerNetworkData,
+    check_selected_protocol,
+)
+from .info import ClientInfoPdu
+from .licensing import LicensePdu
+from .mcs import (
+    MCS_SERVER_CHANNEL_ID,
+    RT_SUCCESSFUL,
+    AttachUserConfirm,
+    AttachUserRequest,
+    ChannelJoinConfirm,
+    ChannelJoinRequest,
+    ConnectInitial,
+    ConnectResponse,
+    DisconnectProviderUltimatum,
+    ErectDomainRequest,
+    SendDataIndication,
+    SendDataRequest,
+    assign_channel_ids,
+    decode_domain_pdu,
+)
+from .session_common import SHARE_ID, FramedStream, mcs_frame, mcs_payload
+from .share import (
+    CTRLACTION_COOPERATE,
+    CTRLACTION_GRANTED_CONTROL,
+    CTRLACTION_REQUEST_CONTROL,
+    SEC_INFO_PKT,
+    ConfirmActivePdu,
+    Control,
+    DataPdu,
+    DemandActivePdu,
+    FontList,
+    FontMap,
+    RefreshRect,
+    SetErrorInfo,
+    ShutdownDenied,
+    ShutdownRequest,
+    Synchronize,
+    bitmap_update_pdus,
+    decode_share_pdus,
+)
+from .tpkt import Frame
+
+_ = FASTPATH_ACTION_FASTPATH  # fast-path frames from the client are input events: ignored
+
+
+class ServerSession:
+    """The server's stages from `mcs` to `finalisation`, then bursts of bitmap updates."""
+
+    def __init__(self, *, selected_protocol: int, requested_protocols: int, width: int,
+                 height: int, burst_bytes: int, deny_error_info: int | None) -> None:
+        self.selected_protocol = selected_protocol
+        self.requested_protocols = requested_protocols
+        self.width, self.height = width, height
+        self.burst_bytes = burst_bytes
+        self.deny_error_info = deny_error_info
+        self.stage = "mcs"
+        self.should_close = False
+        self.close_reason: str | None = None
+        self.user: str | None = None
+        self._stream = FramedStream()
+        self._out: list[bytes] = []
+        self._events: list[ev.Event] = []
+        self._user_id = 0
+        self._expected_joins: set[int] = set()
+        self._io_channel = 1003
+        self._phase = "connect_initial"
+
+    def data_to_send(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def events(self) -> Iterator[ev.Event]:
+        while self._events:
+            yield self._events.pop(0)
+
+    def receive(self, data: bytes) -> None:
+        for frame in self._stream.feed(data):
+            if self.should_close:
+                return
+            self._on_frame(frame)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _send_mcs(self, pdu: bytes) -> None:
+        self._out.append(mcs_frame(pdu))
+
+    def _send_io(self, payload: bytes) -> None:
+        pdu = SendDataIndication(MCS_SERVER_CHANNEL_ID, self._io_channel, payload)
+        self._send_mcs(pdu.encode())
+
+    def _send_data(self, body: object) -> None:
+        self._send_io(DataPdu(body, SHARE_ID, MCS_SERVER_CHANNEL_ID).encode())  # type: ignore[arg-type]
+
+    def _complete(self, stage: str, next_stage: str, **detail: object) -> None:
+        self._events.append(ev.StageCompleted(stage, dict(detail)))
+        self.stage = next_stage
+
+    def _fail(self, event: str, reason: str) -> None:
+        self._events.append(ev.StageFailed(self.stage, event, reason))
+        self.should_close = True
+        self.close_reason = reason
+
+    # -- stages --------------------------------------------------------------------------------
+
+    def _on_frame(self, frame: Frame) -> None:
+        if frame.fastpath:
+            return  # fast-path input (mouse, keyboard, sync) after activation
+        payload = mcs_payload(frame)
+        if self._phase == "connect_initial":
+            self._on_connect_initial(payload)
+            return
+        pdu = decode_domain_pdu(payload)
+        if isinstance(pdu, ErectDomainRequest):
+            return
+        if isinstance(pdu, AttachUserRequest):
+            self._send_mcs(AttachUserConfirm(RT_SUCCESSFUL, self._user_id).encode())
+        elif isinstance(pdu, ChannelJoinRequest):
+            self._on_join(pdu)
+        elif isinstance(pdu, SendDataRequest):
+            self._on_client_data(pdu)
+        elif isinstance(pdu, DisconnectProviderUltimatum):
+            self.should_close = True
+            self.close_reason = "client sent Disconnect Provider Ultimatum"
+
+    def _on_connect_initial(self, payload: bytes) -> None:
+        initial = ConnectInitial.decode(payload)
+        client = initial.client_data
+        if client.core is None:
+            self._fail("protocol_error", "Connect Initial without client core data")
+            return
+        check_selected_protocol(client.core, self.selected_protocol)
+        channels = assign_channel_ids(len(client.channels), client.message_channel is not None)
+        self._io_channel = channels.io_channel
+        self._user_id = channels.user_channel
+        self._expected_joins = {*channels.all_channels, self._user_id}
+        message = (ServerMessageChannelData(channels.message_channel)
+                   if channels.message_channel is not None else None)
+        server = ServerData.create(
+            ServerCoreData(client_requested_protocols=self.requested_protocols),
+            ServerNetworkData(channels.io_channel, channels.static_channels),
+            message_channel=message,
+        )
+        self._send_mcs(ConnectResponse.from_server_data(server).encode())
+        self._phase = "domain"
+        self._events.append(ev.HostLog("MCS Connect Initial accepted", None,
+                                       {"channels": [c.name for c in client.channels]}))
+
+    def _on_join(self, pdu: ChannelJoinRequest) -> None:
+        ok = pdu.channel_id in self._expected_joins
+        result = RT_SUCCESSFUL if ok else 14
+        self._send_mcs(ChannelJoinConfirm(result, self._user_id, pdu.channel_id,
+                                          pdu.channel_id if ok else None).encode())
+        self._expected_joins.discard(pdu.channel_id)
+        if ok and pdu.channel_id == self._io_channel:
+            self._phase = "joined"
+
+    def _on_client_data(self, pdu: SendDataRequest) -> None:
+        if pdu.channel_id != self._io_channel:
+            return  # static virtual channel traffic: none is emulated
+        data = pdu.user_data
+        if self.stage in ("mcs", "client_info") and len(data) >= 2 and \
+                int.from_bytes(data[:2], "little") & SEC_INFO_PKT:
+            self._on_client_info(ClientInfoPdu.decode(data))
+            return
+        for share in decode_share_pdus(data):
+            if isinstance(share, ConfirmActivePdu):
+                self._complete("capabilities", "finalisation",
+                               client_capability_sets=len(share.capabilities))
+            elif isinstance(share, DataPdu):
+                self._on_data_pdu(share)
+
+    def _on_client_info(self, info: ClientInfoPdu) -> None:
+        self._complete("mcs", "client_info")
+        self.user = info.info.user_name
+        self._complete("client_info", "licensing", user=info.info.user_name,
+                       domain=info.info.domain)
+        if self.deny_error_info is not None:
+            self._send_data(SetErrorInfo(self.deny_error_info))
+            self._send_mcs(DisconnectProviderUltimatum().encode())
+            self._events.append(ev.HostLog(
+                f"connection denied with error info {self.deny_error_info:#x}", None))
+            self.should_close = True
+            self.close_reason = f"denied (error info {self.deny_error_info:#x})"
+            return
+        self._send_io(LicensePdu.valid_client().encode())
+        self._complete("licensing", "capabilities", answer="STATUS_VALID_CLIENT")
+        caps = server_capabilities(self.width, self.height)
+        self._send_io(DemandActivePdu(SHARE_ID, caps).encode())
+
+    def _on_data_pdu(self, pdu: DataPdu) -> None:
+        body = pdu.body
+        if isinstance(body, FontList):
+            self._send_data(Synchronize(self._user_id))
+            self._send_data(Control(CTRLACTION_COOPERATE))
+            self._send_data(Control(CTRLACTION_GRANTED_CONTROL, self._user_id,
+                                    MCS_SERVER_CHANNEL_ID))
+            self._send_data(FontMap())
+            self._complete("finalisation", "usable")
+            self._burst()
+        elif isinstance(body, RefreshRect):
+            self._burst()
+        elif isinstance(body, ShutdownRequest):
+            self._send_data(ShutdownDenied())
+        elif isinstance(body, (Synchronize, Control)) and getattr(body, "action", None) not in (
+            None, CTRLACTION_COOPERATE, CTRLACTION_REQUEST_CONTROL
+        ):
+            return
+
+    def _burst(self) -> None:
+        """A realistic burst of bitmap updates: full-size segments, ~8 KiB PDUs."""
+        for pdu in bitmap_update_pdus(self.width, self.height, self.burst_bytes,
+                                      share_id=SHARE_ID, pdu_source=MCS_SERVER_CHANNEL_ID):
+            self._send_io(pdu)
