@@ -11,6 +11,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -51,6 +52,7 @@ class EmulatedHost:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._conns: set[socket.socket] = set()
+        self._workers: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self.stats = HostStats()
 
@@ -67,12 +69,26 @@ class EmulatedHost:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, end every connection and wait (bounded) for all threads to finish.
+
+        A thread blocked in accept() or recv() is not woken by close() on Linux, so the sockets
+        are shut down first; each connection thread then sees EOF and closes its own socket.
+        """
+        deadline = time.monotonic() + timeout
         self._stop.set()
+        if self._listener is not None:
+            _shutdown(self._listener)
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self._listener is not None:
             self._listener.close()
+        with self._lock:
+            conns, workers = list(self._conns), list(self._workers)
+        for conn in conns:
+            _shutdown(conn)
+        for worker in workers:
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
         with self._lock:
             for conn in list(self._conns):
                 _close(conn, reset=False)
@@ -97,9 +113,14 @@ class EmulatedHost:
                 self._emit(ev.HostLog("too many incomplete connections", 1006, {"peer": str(peer)}))
                 _close(conn, reset=True)
                 continue
-            self.stats.accepted += 1
-            threading.Thread(target=self._serve, args=(conn, peer), daemon=True,
-                             name=f"rdplab-host-{peer}").start()
+            worker = threading.Thread(target=self._serve, args=(conn, peer), daemon=True,
+                                      name=f"rdplab-host-{peer}")
+            with self._lock:
+                self.stats.accepted += 1
+                self._conns.add(conn)
+                self._workers = {t for t in self._workers if t.is_alive()}
+                self._workers.add(worker)
+            worker.start()
 
     def _emit(self, event: ev.HostLog) -> None:
         if self._on_event is not None:
@@ -109,8 +130,6 @@ class EmulatedHost:
                 log.exception("host event sink failed")
 
     def _serve(self, sock: socket.socket, peer: object) -> None:
-        with self._lock:
-            self._conns.add(sock)
         reason = "closed"
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -120,8 +139,9 @@ class EmulatedHost:
             reason = f"internal error: {type(exc).__name__}: {exc}"
             log.exception("connection from %s failed", peer)
         finally:
+            _close(sock, reset=False)  # a no-op when _run closed it already
             with self._lock:
-                self._conns.discard(sock)
+                self._conns.discard(sock)  # the thread stays in _workers until stop() joins it
             self._slots.release()
             log.info("connection from %s ended: %s", peer, reason)
 
@@ -137,10 +157,12 @@ class EmulatedHost:
                 if isinstance(event, ev.HostLog):
                     self._emit(event)
                 elif isinstance(event, ev.StageFailed):
-                    self.stats.failed += 1
-                    self.stats.reasons.append(f"{event.stage}: {event.reason}")
+                    with self._lock:
+                        self.stats.failed += 1
+                        self.stats.reasons.append(f"{event.stage}: {event.reason}")
                 elif isinstance(event, ev.StageCompleted) and event.stage == "finalisation":
-                    self.stats.activated += 1
+                    with self._lock:
+                        self.stats.activated += 1
             out = conn.data_to_send()
             if out:
                 try:
@@ -162,6 +184,9 @@ class EmulatedHost:
             except OSError as exc:
                 _close(sock, reset=False)
                 return f"receive failed: {exc}"
+            if self._stop.is_set():  # stop() shut the socket down: this EOF is ours
+                _close(sock, reset=False)
+                return "host stopping"
             try:
                 conn.receive_data(data)
             except RdpError as exc:  # the core reports failures as events; this is a bug guard
@@ -169,7 +194,14 @@ class EmulatedHost:
                 return f"protocol error: {exc}"
             if not data and not conn.data_to_send_pending:
                 _close(sock, reset=False)
-                return "client closed"
+                return conn.close_reason or "client closed"
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # not connected, or already closed
+        pass
 
 
 def _close(sock: socket.socket, *, reset: bool) -> None:

@@ -54,6 +54,9 @@ class ClientProfile:
     timeouts: dict[str, float]
     usable_min_bytes: int
     codes: tuple[CodeRow, ...] = field(default=())
+    # True for clients built on Windows' own CredSSP and Schannel (mstsc): the client machine's
+    # patch level, registry policy and TLS settings then apply; FreeRDP brings its own stack.
+    os_security: bool = False
 
     @property
     def offers_nla(self) -> bool:
@@ -189,6 +192,7 @@ def load_profile(name_or_path: str) -> ClientProfile:
         timeouts={str(k): float(v) for k, v in timeouts.items()},
         usable_min_bytes=int(client.get("usable_min_bytes", 16384)),
         codes=_rows(path, data.get("codes", [])),
+        os_security=bool(client.get("os_security", False)),
     )
 
 

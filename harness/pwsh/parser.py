@@ -97,7 +97,7 @@ class Parser:
             elif c == "#":
                 end = self.src.find("\n", self.pos)
                 self.pos = len(self.src) if end < 0 else end
-            elif newlines and c in "\n;":
+            elif newlines and c and c in "\n;":
                 self.pos += 1
             else:
                 return
@@ -170,7 +170,7 @@ class Parser:
             if end and c == end:
                 self.pos += 1
                 return statements
-            if c in ")}":
+            if c and c in ")}":
                 raise self.error(f"Unexpected token '{c}' in expression or statement.")
             statements.append(self.parse_statement())
             self.skip_space()
@@ -185,9 +185,10 @@ class Parser:
         start, line = self.pos, self.line
         word = self.word_ahead()
         after = self.peek(len(word))
-        if word.lower() in KEYWORDS and not (after.isalnum() or after in "-_.\\:"):
+        bare = bool(word) and not (after.isalnum() or (after and after in "-_.\\:"))
+        if bare and word.lower() in KEYWORDS:
             raise self.not_emulated(word.lower(), "control flow and definitions")
-        if word.lower() == "exit" and not (after.isalnum() or after in "-_.\\:"):
+        if bare and word.lower() == "exit":
             self.pos += 4
             self.skip_space()
             code = None if (not self.peek() or self.peek() in ENDS) else self.parse_primary()
@@ -246,13 +247,13 @@ class Parser:
             return Pipeline(stages, line, self.src[start:self.pos].strip(), discard)
 
     def parse_command(self) -> Command:
-        line = self.line
+        line, start = self.line, self.pos
         call = False
         if self.peek() == "&":
             call = True
             self.pos += 1
             self.skip_space()
-        elif self.peek() == "." and self.peek(1) in WS:
+        elif self.peek() == "." and self.peek(1) and self.peek(1) in WS:
             raise self.not_emulated(".", "dot-sourcing")
         name = self.parse_element()
         args: list[Any] = []
@@ -260,14 +261,14 @@ class Parser:
             self.skip_space()
             c = self.peek()
             if not c or c in ENDS or _REDIRECT.match(self.rest()):
-                return Command(name, args, line, call)
+                return Command(name, args, line, call, self.src[start:self.pos].strip())
             if c == "&" and self.peek(1) == "&":
                 raise self.not_emulated("&&", "pipeline chain operators")
             args.append(self.parse_argument())
 
     def parse_argument(self) -> Any:
         line = self.line
-        if self.peek() in DASHES and self.peek(1) in DASHES and self.peek(2) == "%":
+        if self.rest()[:1] in DASHES and self.rest()[1:2] in DASHES and self.peek(2) == "%":
             raise self.not_emulated("--%", "stop-parsing token")
         m = _PARAM.match(self.rest())
         if m:
@@ -316,7 +317,7 @@ class Parser:
             if var is None:
                 raise self.error("Variable reference is not valid.")
             return var
-        if c in "(@":
+        if c and c in "(@":
             return self.parse_element()
         if c == "[":
             raise self.not_emulated("[type]", "type literals and casts")

@@ -52,6 +52,7 @@ class Command:
     args: list[Any]
     line: int
     call_operator: bool = False
+    text: str = ""
 
 
 @dataclass

@@ -170,6 +170,10 @@ class ClientSession:
         if pdu.result != 0 or pdu.initiator is None:
             self._fail("attach_refused", f"Attach User Confirm result {pdu.result}")
             return
+        if pdu.initiator > 0xFFFF:  # UserId is DynamicChannelId (1001..65535)
+            self._fail("protocol_error", f"Attach User Confirm assigns user id {pdu.initiator}, "
+                       "outside 1001..65535")
+            return
         self._user_id = pdu.initiator
         self._to_join = [self._user_id, self._io_channel, *self._to_join]
         self._phase = "join"

@@ -65,7 +65,7 @@ class CertStore:
                  fqdn: str, names: list[str], journal: ActionJournal | None = None) -> None:
         self.ca, self.machinekeys, self.clock = ca, machinekeys, clock
         self.fqdn, self.names = fqdn, names
-        self.journal = journal or ActionJournal()
+        self.journal = journal if journal is not None else ActionJournal()
         self.stores: dict[str, list[StoredCert]] = {name: [] for name in STORES}
 
     def store(self, name: str) -> list[StoredCert]:

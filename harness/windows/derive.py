@@ -30,12 +30,27 @@ def user_authentication(registry: Registry) -> bool:
     return policy_dword(registry, "UserAuthentication", RDP_TCP, 1) != 0
 
 
-def schannel_protocols(registry: Registry, profile: OsProfile, features: dict[str, Any],
+SchannelValues = dict[str, dict[str, Any]]
+
+
+def capture_schannel(registry: Registry) -> SchannelValues:
+    """The SCHANNEL\\Protocols values Schannel loaded: it reads them at boot only."""
+    out: SchannelValues = {}
+    for protocol in registry.subkeys(SCHANNEL_PROTOCOLS):
+        for side in registry.subkeys(f"{SCHANNEL_PROTOCOLS}\\{protocol}"):
+            key = f"{SCHANNEL_PROTOCOLS}\\{protocol}\\{side}"
+            out[f"{protocol}\\{side}".lower()] = {v.name.lower(): v.data
+                                                  for v in registry.values(key)}
+    return out
+
+
+def schannel_protocols(values: SchannelValues, profile: OsProfile, features: dict[str, Any],
                        side: str, rdp: bool = False) -> list[str]:
     """TLS versions Schannel will negotiate on `side` (Server|Client), in order.
 
     A protocol is used when the OS supports it (for the RDP listener: the RDP stack too),
     its `Enabled` is non-zero and its `DisabledByDefault` is zero, each defaulting per OS.
+    `values` is what capture_schannel() read at the last boot.
     """
     supported = set(profile.tls_supported)
     if rdp:
@@ -45,9 +60,9 @@ def schannel_protocols(registry: Registry, profile: OsProfile, features: dict[st
     for version in TLS_ORDER:
         if version not in supported:
             continue
-        key = f"{SCHANNEL_PROTOCOLS}\\{SCHANNEL_NAMES[version]}\\{side.capitalize()}"
-        enabled = registry.value(key, "Enabled")
-        disabled_by_default = registry.value(key, "DisabledByDefault")
+        found = values.get(f"{SCHANNEL_NAMES[version]}\\{side}".lower(), {})
+        enabled = found.get("enabled")
+        disabled_by_default = found.get("disabledbydefault")
         on = version in default_on
         if isinstance(enabled, int):
             on = enabled != 0 and (version in default_on or isinstance(disabled_by_default, int))

@@ -51,7 +51,7 @@ class Firewall:
     """Inbound rules by name, the firewall's on/off state and upstream blocks by port."""
 
     def __init__(self, journal: ActionJournal | None = None) -> None:
-        self.journal = journal or ActionJournal()
+        self.journal = journal if journal is not None else ActionJournal()
         self.rules: dict[str, FirewallRule] = {}
         self.enabled = True  # all profiles on; inbound default action Block
         self.upstream: dict[int, Verdict] = {}

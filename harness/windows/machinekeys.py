@@ -49,7 +49,7 @@ class MachineKeys:
     def __init__(self, fs: WinFs, acl: AclTable, machine_guid: str,
                  journal: ActionJournal | None = None) -> None:
         self.fs, self.acl, self.machine_guid = fs, acl, machine_guid
-        self.journal = journal or ActionJournal()
+        self.journal = journal if journal is not None else ActionJournal()
 
     @property
     def path(self) -> str:

@@ -30,7 +30,7 @@ class Network:
     """NICs by alias (one carries the route to the peers), DNS client and the clock offset."""
 
     def __init__(self, journal: ActionJournal | None = None) -> None:
-        self.journal = journal or ActionJournal()
+        self.journal = journal if journal is not None else ActionJournal()
         self.nics: dict[str, Nic] = {}
         self.route_alias = ""
         self.hosts: dict[str, str] = {}  # C:\Windows\System32\drivers\etc\hosts

@@ -43,6 +43,8 @@ Role = Literal["client", "host", "gateway"]
 DEFAULT_PROFILE = {"client": "windows-11", "host": "windows-server-2022",
                    "gateway": "windows-server-2022"}
 ERRINFO_SERVER_DENIED_CONNECTION = 7
+STANDARD_FOLDERS = ("C:\\Windows\\System32\\drivers\\etc", "C:\\Windows\\Temp",
+                    "C:\\Users\\labadmin", "C:\\Program Files")
 
 
 class WindowsNode:
@@ -75,6 +77,8 @@ class WindowsNode:
         self.registry.set(CRYPTOGRAPHY, "MachineGuid", machine_guid(seed), RegType.REG_SZ)
         self.users = dict(users) if users is not None else generate_users(seed)
         self.fs = WinFs(Path(lab_dir) / "nodes" / name)
+        for folder in STANDARD_FOLDERS:
+            self.fs.mkdir(folder)
         self.acl = AclTable([ace("SYSTEM", "F"), ace("Administrators", "F")])
         self.machinekeys = MachineKeys(self.fs, self.acl, machine_guid(seed), self.journal)
         self.machinekeys.ensure_folder()
@@ -93,6 +97,9 @@ class WindowsNode:
         self.modules: set[str] = set()  # PowerShell modules installed (PSWindowsUpdate)
         self.boot_count = 0
         self._listener: dict[str, int] = {}
+        if role == "client":  # mstsc has been used: its settings key exists
+            self.registry.create_key(MSTSC_DEFAULT)
+        self._schannel = derive.capture_schannel(self.registry)
         self.services = ServiceManager(self.profile.services, self.eventlog, self.journal)
         self.services.on_start["TermService"] = self._termservice_started
         self.services.on_start["SessionEnv"] = self.check_certificate
@@ -155,8 +162,14 @@ class WindowsNode:
                             f"certificate is {new.thumbprint}.", level="Information")
 
     def host_tls_versions(self) -> list[str]:
-        return derive.schannel_protocols(self.registry, self.profile, self.patches.features(),
+        """TLS versions the RDP listener can use: OS and updates, and Schannel's settings as
+        read at the last boot (SCHANNEL registry changes need a restart)."""
+        return derive.schannel_protocols(self._schannel, self.profile, self.patches.features(),
                                          "Server", rdp=True)
+
+    def reload_schannel(self) -> None:
+        """Schannel re-reads SCHANNEL\\Protocols (what a reboot does)."""
+        self._schannel = derive.capture_schannel(self.registry)
 
     def served_credential(self) -> TlsCredential:
         """What the listener loads at each connection, as NETWORK SERVICE.
@@ -237,7 +250,8 @@ class WindowsNode:
     def client_settings(self) -> ClientSettings:
         with self.lock:
             features = self.patches.features()
-            versions = derive.schannel_protocols(self.registry, self.profile, features, "Client")
+            versions = derive.schannel_protocols(self._schannel, self.profile, features,
+                                                 "Client")
             nic = self.network.route_nic()
             target = self.registry.value(MSTSC_DEFAULT, "MRU0")
             return ClientSettings(
@@ -276,6 +290,7 @@ class WindowsNode:
                 self.patches.installed.append(kb)
                 self.journal.record("updates", kb, "pending", "installed")
             self.network.reboot()
+            self.reload_schannel()
             self.machinekeys.ensure_folder()
             self.boot_count += 1
             self.journal.record("node", "boot", self.boot_count - 1, self.boot_count)

@@ -130,7 +130,7 @@ class Registry:
 
     def __init__(self, journal: ActionJournal | None = None) -> None:
         self._hives = {name: _Key(name) for name in set(HIVES.values())}
-        self.journal = journal or ActionJournal()
+        self.journal = journal if journal is not None else ActionJournal()
 
     def _find(self, path: str, create: bool = False) -> _Key | None:
         hive, parts = split_path(path)

@@ -55,7 +55,7 @@ class ServiceManager:
     def __init__(self, defaults: dict[str, dict[str, Any]], eventlog: EventLog,
                  journal: ActionJournal | None = None) -> None:
         self.eventlog = eventlog
-        self.journal = journal or ActionJournal()
+        self.journal = journal if journal is not None else ActionJournal()
         self.on_start: dict[str, Callable[[], None]] = {}
         self.services: dict[str, Service] = {}
         for name, (display, account, deps) in CATALOGUE.items():

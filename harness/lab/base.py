@@ -1,0 +1,141 @@
+"""The lab interface every backend implements, and what they share: the Windows nodes, the
+client's view of the network (resolver, connection target), and building a probe from the
+client machine's state.
+
+A backend only decides how bytes travel (loopback sockets, kernel namespaces, real VMs); what
+the nodes do comes from the Windows model in every case.
+"""
+
+from __future__ import annotations
+
+import socket
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+from ..host.policy import HostPolicy
+from ..probe.profiles import ClientProfile
+from ..probe.result import ProbeResult
+from ..probe.runner import ProbeOptions, ProbeTarget, run_probe
+from ..rdp import events as ev
+from ..rdp.x224 import Protocol
+from ..windows.node import WindowsNode
+from .definition import LabSpec
+
+# Model addresses of the nodes, the same on every backend (the netns backend makes them real).
+ADDRESSES = {"client": "10.213.1.2", "host": "10.213.2.2", "gateway": "10.213.3.2"}
+RDP_PORT = 3389
+
+
+class NotEmulated(Exception):
+    """This backend cannot reproduce something faithfully; the cell says so instead of passing."""
+
+    def __init__(self, reason: str, needs: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.needs = needs
+
+
+class Lab(ABC):
+    """A running lab: nodes (the model) plus a network that carries real RDP between them."""
+
+    backend = "abstract"
+
+    def __init__(self, spec: LabSpec, workdir: Path, nodes: dict[str, WindowsNode]) -> None:
+        self.spec = spec
+        self.workdir = workdir
+        self.nodes = nodes
+        self.host_connections = 0
+
+    # -- what a backend provides ---------------------------------------------------------------
+
+    @abstractmethod
+    def start(self) -> None:
+        """Bring the network and the emulated servers up."""
+
+    @abstractmethod
+    def sync(self) -> None:
+        """Apply the model's network-visible state (listening, firewall, MTU) to the network."""
+
+    @abstractmethod
+    def connect(self, address: str, port: int, timeout: float) -> socket.socket:
+        """A TCP connection from the client node to address:port, as the client's stack makes it."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Tear everything down; safe to call twice."""
+
+    def unsupported(self, requirement: str) -> str | None:
+        """Why this backend cannot meet a scenario requirement ('netns', 'gateway'), or None."""
+        if requirement == "gateway" and not self.spec.has_gateway:
+            return "the lab has no RD Gateway node"
+        return None
+
+    def apply_network_fault(self, action: str, args: dict[str, Any]) -> None:
+        """A fault on the network between the nodes (the VPN path)."""
+        raise NotEmulated(f"network fault {action!r} needs the netns backend", needs="netns")
+
+    # -- shared --------------------------------------------------------------------------------
+
+    @property
+    def host(self) -> WindowsNode:
+        return self.nodes["host"]
+
+    @property
+    def client(self) -> WindowsNode:
+        return self.nodes["client"]
+
+    def host_policy(self) -> HostPolicy:
+        """Read from the model at every connection: the host is the model."""
+        self.host_connections += 1
+        return self.host.host_policy()
+
+    def host_event(self, event: ev.HostLog) -> None:
+        if event.event_id is not None:
+            self.host.eventlog.write(event.event_id, event.message, level="Error",
+                                     source="Schannel" if event.event_id in (36870, 36871)
+                                     else "TermService")
+
+    def __enter__(self) -> Lab:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def probe_setup(self, profile: ClientProfile, *, usable_window: float | None = None,
+                    overall_timeout: float = 30.0) -> tuple[ProbeTarget, ProbeOptions]:
+        """The probe as the client machine would run this client program now."""
+        settings = self.client.client_settings()
+        effective = profile
+        if profile.os_security:
+            requested = profile.requested_protocols
+            if not settings.nla_capable:
+                requested &= ~(Protocol.HYBRID | Protocol.HYBRID_EX)
+            effective = profile.with_overrides(
+                requested_protocols=int(requested),
+                tls_min=settings.tls_min or profile.tls_min,
+                tls_max=settings.tls_max or profile.tls_max,
+                credssp_version=settings.credssp_version if settings.nla_capable else None,
+                allow_encryption_oracle=settings.allow_encryption_oracle,
+            )
+
+        def resolve(name: str) -> str:
+            address = settings.resolve(name)
+            if address is None:
+                raise socket.gaierror(socket.EAI_NONAME, f"{name}: no such host")
+            return address
+
+        user, password = self.spec.user
+        target = ProbeTarget(settings.connection_target or self.host.fqdn, RDP_PORT, user,
+                             password, self.spec.domain)
+        options = ProbeOptions(effective, trust_pem=settings.trusted_ca_pem,
+                               clock_offset=settings.clock_offset, connect=self.connect,
+                               resolve=resolve, usable_window=usable_window,
+                               overall_timeout=overall_timeout)
+        return target, options
+
+    def probe(self, profile: ClientProfile, **kw: Any) -> ProbeResult:
+        self.sync()
+        target, options = self.probe_setup(profile, **kw)
+        return run_probe(target, options)

@@ -1,0 +1,79 @@
+"""The loopback backend: every node in this process, RDP over 127.0.0.1.
+
+Faithful for everything above TCP. Of the network faults it does only what the kernel does for
+it on loopback: a host that does not listen (or a firewall that rejects) gives a real RST. A
+silent drop, MTU and path faults need the netns backend and are reported as not emulated.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from ..host.server import EmulatedHost, listen
+from ..windows.node import WindowsNode
+from .base import ADDRESSES, Lab, NotEmulated
+from .definition import LabSpec
+
+
+class LoopbackLab(Lab):
+    backend = "loopback"
+
+    def __init__(self, spec: LabSpec, workdir: Path, nodes: dict[str, WindowsNode]) -> None:
+        super().__init__(spec, workdir, nodes)
+        self._host: EmulatedHost | None = None
+        self._port = 0
+        self._closed_port: socket.socket | None = None  # bound, never listening: a sure RST
+
+    def start(self) -> None:
+        hole = socket.socket()
+        hole.bind(("127.0.0.1", 0))
+        self._closed_port = hole
+        self.sync()
+
+    def _listen(self) -> None:
+        sock = listen("127.0.0.1", self._port)
+        self._port = sock.getsockname()[1]
+        self._host = EmulatedHost(self.host_policy, on_event=self.host_event, idle_timeout=15)
+        self._host.start(sock)
+
+    def _unlisten(self) -> None:
+        if self._host is not None:
+            self._host.stop()
+            self._host = None
+
+    def sync(self) -> None:
+        host = self.host
+        verdict = host.firewall_verdict()
+        want = host.is_listening() and verdict == "allow"
+        if want and self._host is None:
+            self._listen()
+        elif not want and self._host is not None:
+            self._unlisten()
+
+    def connect(self, address: str, port: int, timeout: float) -> socket.socket:
+        host = self.host
+        target = ("127.0.0.1", self._closed_port.getsockname()[1]) if self._closed_port else None
+        if address == ADDRESSES["host"] and port == host.listening_port():
+            verdict = host.firewall_verdict(port)
+            if verdict == "drop":
+                raise NotEmulated("a firewall that silently drops SYNs needs the netns backend",
+                                  needs="netns")
+            if self._host is not None:
+                target = ("127.0.0.1", self._port)
+        if target is None:
+            raise ConnectionRefusedError(f"{address}:{port}")
+        sock = socket.create_connection(target, timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def unsupported(self, requirement: str) -> str | None:
+        if requirement == "netns":
+            return "needs the netns backend (kernel network faults)"
+        return super().unsupported(requirement)
+
+    def close(self) -> None:
+        self._unlisten()
+        if self._closed_port is not None:
+            self._closed_port.close()
+            self._closed_port = None

@@ -1,0 +1,132 @@
+"""Remediation scripts with their YAML sidecars, and running one on the lab's nodes.
+
+Sidecar fields (scenarios/remediations/<id>.yaml):
+  id, title, target (client|host|both|gateway), source (who recommends it: URL or document,
+  a string or a list), security_impact (none|weakens), notes; optional script (default:
+  <id>.ps1 next to the sidecar) and parameters ({ScriptParam: "<role>.<address|fqdn|name>"},
+  values the lab binds to the script's param() block).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from .interpreter import run_source
+from .result import RemediationResult, ScriptResult
+
+if TYPE_CHECKING:
+    from harness.windows.node import WindowsNode
+
+TARGETS = {"client": ("client",), "host": ("host",), "gateway": ("gateway",),
+           "both": ("host", "client")}
+IMPACTS = ("none", "weakens")
+REQUIRED = ("id", "title", "target", "source", "security_impact", "notes")
+NODE_VALUES = ("address", "fqdn", "name")
+
+
+class RemediationError(ValueError):
+    """A sidecar that cannot be used, or a lab that lacks the target node."""
+
+    def __init__(self, file: str, field_name: str | None, message: str) -> None:
+        where = f"{file}: field '{field_name}'" if field_name else file
+        super().__init__(f"{where}: {message}")
+        self.file, self.field, self.message = file, field_name, message
+
+
+@dataclass(frozen=True)
+class Remediation:
+    id: str
+    title: str
+    target: str
+    sources: tuple[str, ...]
+    security_impact: str
+    notes: str
+    script: Path
+    sidecar: Path
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+def load_remediation(path: Path) -> Remediation:
+    """From the .yaml sidecar or its .ps1 (the sidecar has the same stem)."""
+    path = Path(path)
+    sidecar = path if path.suffix in (".yaml", ".yml") else path.with_suffix(".yaml")
+    name = str(sidecar)
+    if not sidecar.exists():
+        raise RemediationError(name, None, "sidecar file is missing")
+    data = yaml.safe_load(sidecar.read_text()) or {}
+    if not isinstance(data, dict):
+        raise RemediationError(name, None, "a sidecar is a mapping")
+    for key in REQUIRED:
+        if key not in data:
+            raise RemediationError(name, key, "is missing")
+    unknown = set(data) - set(REQUIRED) - {"script", "parameters"}
+    if unknown:
+        raise RemediationError(name, sorted(unknown)[0], "unknown field; known: "
+                               + ", ".join((*REQUIRED, "script", "parameters")))
+    if data["target"] not in TARGETS:
+        raise RemediationError(name, "target", f"{data['target']!r} is not one of "
+                               f"{sorted(TARGETS)}")
+    if data["security_impact"] not in IMPACTS:
+        raise RemediationError(name, "security_impact", f"must be one of {IMPACTS}")
+    if data["id"] != sidecar.stem:
+        raise RemediationError(name, "id", f"must match the file name ({sidecar.stem})")
+    script = sidecar.parent / data.get("script", f"{data['id']}.ps1")
+    if not script.exists():
+        raise RemediationError(name, "script", f"{script.name} does not exist")
+    params = data.get("parameters") or {}
+    for key, value in params.items():
+        role, _, attr = str(value).partition(".")
+        if role not in ("client", "host", "gateway") or attr not in NODE_VALUES:
+            raise RemediationError(name, f"parameters.{key}", "expected <client|host|gateway>."
+                                   f"<{'|'.join(NODE_VALUES)}>")
+    sources = data["source"] if isinstance(data["source"], list) else [data["source"]]
+    return Remediation(data["id"], data["title"], data["target"], tuple(map(str, sources)),
+                       data["security_impact"], str(data["notes"]), script, sidecar,
+                       {str(k): str(v) for k, v in params.items()})
+
+
+def load_remediations(directory: Path) -> dict[str, Remediation]:
+    return {r.id: r for r in (load_remediation(p) for p in sorted(Path(directory).glob("*.yaml")))}
+
+
+def run_script(path: Path, node: WindowsNode, params: dict[str, Any] | None = None
+               ) -> ScriptResult:
+    """Run one script file on one node."""
+    path = Path(path)
+    return run_source(path.read_text(encoding="utf-8-sig"), node, path.name, params)
+
+
+def _node_value(nodes: Mapping[str, WindowsNode], spec: str) -> str | None:
+    role, _, attr = spec.partition(".")
+    node = nodes.get(role)
+    if node is None:
+        return None
+    if attr == "address":
+        return node.network.primary_address()
+    return node.fqdn if attr == "fqdn" else node.computer_name
+
+
+def run_remediation(remediation: Remediation | Path, nodes: Mapping[str, WindowsNode],
+                    params: dict[str, Any] | None = None) -> RemediationResult:
+    """Run the remediation's script on its target node(s), `nodes` keyed by role.
+
+    NotEmulated and ScriptError propagate: the cell is then "not emulated" or "script error".
+    """
+    rem = remediation if isinstance(remediation, Remediation) else load_remediation(remediation)
+    bound: dict[str, Any] = {}
+    for name, spec in rem.parameters.items():
+        value = _node_value(nodes, spec)
+        if value is not None:
+            bound[name] = value
+    bound.update(params or {})
+    result = RemediationResult(rem.id)
+    for role in TARGETS[rem.target]:
+        if role not in nodes:
+            raise RemediationError(str(rem.sidecar), "target", f"the lab has no {role} node")
+        result.results.append(run_script(rem.script, nodes[role], bound))
+    return result

@@ -1,0 +1,10 @@
+# Enable TLS 1.2 in Schannel (server and client side), then restart: Schannel reads these
+# values at boot.
+$tls12 = "HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2"
+New-Item -Path "$tls12\Server" -Force | Out-Null
+New-ItemProperty -Path "$tls12\Server" -Name Enabled -Value 1 -PropertyType DWord -Force | Out-Null
+New-ItemProperty -Path "$tls12\Server" -Name DisabledByDefault -Value 0 -PropertyType DWord -Force | Out-Null
+New-Item -Path "$tls12\Client" -Force | Out-Null
+New-ItemProperty -Path "$tls12\Client" -Name Enabled -Value 1 -PropertyType DWord -Force | Out-Null
+New-ItemProperty -Path "$tls12\Client" -Name DisabledByDefault -Value 0 -PropertyType DWord -Force | Out-Null
+Restart-Computer -Force

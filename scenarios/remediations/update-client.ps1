@@ -1,0 +1,4 @@
+# Install pending Windows updates (PSWindowsUpdate module from the PowerShell Gallery) and
+# restart when they need it.
+Install-Module -Name PSWindowsUpdate -Force
+Install-WindowsUpdate -MicrosoftUpdate -AcceptAll -AutoReboot
