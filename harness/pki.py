@@ -106,3 +106,59 @@ def expired_window(days_ago: int = 30, lifetime_days: int = 180) -> tuple[dt.dat
     """not_before / not_after of a certificate that expired `days_ago` days ago."""
     end = _now() - dt.timedelta(days=days_ago)
     return end - dt.timedelta(days=lifetime_days), end
+
+
+class KeyPool:
+    """RSA keys made ahead of time and handed out in turn, for runs that build many labs.
+
+    Within one matrix run every cell is a fresh lab; like VMs cloned from one snapshot they may
+    share key material, so the pool makes `size` keys once and cycles through them. Each lab
+    still writes, reads, parses and serves its keys and certificates for real.
+    """
+
+    _active: KeyPool | None = None
+
+    def __init__(self, size: int = 8) -> None:
+        self._keys = [_key() for _ in range(size)]
+        self._next = 0
+        import threading
+
+        self._lock = threading.Lock()
+
+    def take(self) -> rsa.RSAPrivateKey:
+        with self._lock:
+            key = self._keys[self._next % len(self._keys)]
+            self._next += 1
+            return key
+
+    def __enter__(self) -> KeyPool:
+        KeyPool._active = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        KeyPool._active = None
+
+
+def rsa_key() -> rsa.RSAPrivateKey:
+    """A new RSA-2048 key, or the next one of the active KeyPool."""
+    pool = KeyPool._active
+    return pool.take() if pool is not None else _key()
+
+
+_parsed: dict[bytes, object] = {}
+
+
+def load_private_key_cached(data: bytes) -> object:
+    """load_pem_private_key with the (slow) RSA consistency check done once per distinct bytes.
+
+    Changed or damaged bytes are a different key to this cache, so they are parsed (and fail)
+    for real; only an unchanged file is not validated twice.
+    """
+    digest = __import__("hashlib").sha256(data).digest()
+    key = _parsed.get(digest)
+    if key is None:
+        key = serialization.load_pem_private_key(data, password=None)
+        if len(_parsed) > 256:
+            _parsed.clear()
+        _parsed[digest] = key
+    return key

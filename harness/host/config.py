@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,35 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
+# Values a field may take, checked after its type (a bad value would otherwise only show at the
+# first connection, e.g. an unknown TLS version as an unusable credential).
+_TLS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+_VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "security_layer": (lambda v: v in (0, 1, 2), "0 (RDP), 1 (negotiate) or 2 (TLS)"),
+    "tls_min": (lambda v: v in _TLS, f"one of {', '.join(_TLS)}"),
+    "tls_max": (lambda v: v in _TLS, f"one of {', '.join(_TLS)}"),
+    "credssp_version": (lambda v: 2 <= v <= 6, "a CredSSP (TSRequest) version from 2 to 6"),
+    "allow_encryption_oracle": (lambda v: v in (0, 1, 2), "0, 1 or 2"),
+    "users": (lambda v: all(isinstance(k, str) and isinstance(p, str) for k, p in v.items()),
+              "a mapping of user name to password, both strings"),
+    "clock_offset": (lambda v: not isinstance(v, bool), "a number of seconds"),
+    "deny_error_info": (lambda v: v is None or 0 < v <= 0xFFFFFFFF,
+                        "an error info code (e.g. 7 for ERRINFO_SERVER_DENIED_CONNECTION) or null"),
+    "update_burst_bytes": (lambda v: 0 <= v <= 64 * 1024 * 1024, "bytes, from 0 to 64 MiB"),
+}
+
+
 class HostConfigError(ValueError):
     """A config file that cannot be used; the message names the file, line and field."""
+
+
+def _type_names(expected: type | tuple[type, ...]) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             dict: "a mapping", type(None): "null"}
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    if float in kinds:
+        kinds = tuple(k for k in kinds if k is not int)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
 def _line_of(text: str, key: str) -> int:
@@ -61,7 +89,15 @@ def load_host_config(path: Path) -> dict[str, Any]:
             raise HostConfigError(f"{where}: unknown; known fields: {', '.join(_FIELDS)}")
         expected = _FIELDS[key]
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise HostConfigError(f"{where}: expected {expected}, got {value!r}")
+            raise HostConfigError(f"{where}: expected {_type_names(expected)}, got {value!r}")
+        check = _VALUES.get(str(key))
+        if check is not None and not check[0](value):
+            raise HostConfigError(f"{where}: expected {check[1]}, got {value!r}")
+    versions = [data.get("tls_min", "TLSv1.2"), data.get("tls_max", "TLSv1.3")]
+    if _TLS.index(versions[0]) > _TLS.index(versions[1]):
+        key = "tls_min" if "tls_min" in data else "tls_max"
+        raise HostConfigError(f"{path}:{_line_of(text, key)}: field '{key}': tls_min "
+                              f"{versions[0]} is above tls_max {versions[1]}")
     if ("cert_file" in data) != ("key_file" in data):
         raise HostConfigError(f"{path}: give both cert_file and key_file, or neither")
     for key in ("cert_file", "key_file"):

@@ -46,6 +46,7 @@ class Lab(ABC):
         self.workdir = workdir
         self.nodes = nodes
         self.host_connections = 0
+        self.client_program: str | None = None  # a fault may have the user run another client
 
     # -- what a backend provides ---------------------------------------------------------------
 
@@ -65,11 +66,28 @@ class Lab(ABC):
     def close(self) -> None:
         """Tear everything down; safe to call twice."""
 
+    def xfreerdp_endpoint(self) -> tuple[str, int, list[str] | None, str]:
+        """(address, port, command prefix, server name) for a real xfreerdp on the client."""
+        raise NotEmulated(f"the {self.backend} backend cannot run a real client")
+
+    def client_target(self) -> tuple[str, str | None]:
+        """The name the client connects to and the address its resolver gives (None: fails)."""
+        settings = self.client.client_settings()
+        name = settings.connection_target or self.host.fqdn
+        return name, settings.resolve(name)
+
     def unsupported(self, requirement: str) -> str | None:
         """Why this backend cannot meet a scenario requirement ('netns', 'gateway'), or None."""
         if requirement == "gateway" and not self.spec.has_gateway:
             return "the lab has no RD Gateway node"
         return None
+
+    def install_os(self, role: str, os_profile: str) -> None:
+        """The machine in `role` is (re)installed with another OS build."""
+        from .factory import reinstall_node
+
+        reinstall_node(self.spec, self.nodes, role, os_profile, self.workdir)
+        self.sync()
 
     def apply_network_fault(self, action: str, args: dict[str, Any]) -> None:
         """A fault on the network between the nodes (the VPN path)."""

@@ -22,22 +22,47 @@ BACKENDS = {
 }
 
 
-def build_nodes(spec: LabSpec, workdir: Path) -> dict[str, WindowsNode]:
-    """Install the lab's machines (a fresh state in workdir)."""
-    nodes: dict[str, WindowsNode] = {}
-    for offset, (role, node) in enumerate(sorted(spec.nodes.items())):
-        nodes[role] = WindowsNode(
-            node.name, role, workdir, os_profile=node.os, domain=spec.domain,
-            dns_domain=spec.dns_domain, users=dict(spec.users), addresses=[ADDRESSES[role]],
-            installed_updates=list(node.updates), seed=spec.seed + offset,
-        )
+_ROLE_ORDER = ("client", "gateway", "host")
+
+
+def build_node(spec: LabSpec, role: str, lab_dir: Path, os_profile: str | None = None
+               ) -> WindowsNode:
+    """Install one machine of the lab (the CA in lab_dir is the lab's, created on first use)."""
+    node = spec.nodes[role]
+    return WindowsNode(
+        node.name, role, lab_dir, os_profile=os_profile or node.os, domain=spec.domain,  # type: ignore[arg-type]
+        dns_domain=spec.dns_domain, users=dict(spec.users), addresses=[ADDRESSES[role]],
+        installed_updates=list(node.updates) if os_profile is None else [],
+        seed=spec.seed + _ROLE_ORDER.index(role),
+    )
+
+
+def point_client_dns(nodes: dict[str, WindowsNode]) -> None:
+    """The lab's DNS: the client resolves the host's and gateway's names to their addresses."""
     client = nodes["client"]
     for role in ("host", "gateway"):
         if role in nodes:
             client.network.set_dns_record(nodes[role].fqdn, ADDRESSES[role])
+
+
+def build_nodes(spec: LabSpec, workdir: Path) -> dict[str, WindowsNode]:
+    """Install the lab's machines (a fresh state in workdir)."""
+    nodes = {role: build_node(spec, role, workdir) for role in spec.nodes}
+    point_client_dns(nodes)
     for node in nodes.values():
         node.journal.entries.clear()
     return nodes
+
+
+def reinstall_node(spec: LabSpec, nodes: dict[str, WindowsNode], role: str, os_profile: str,
+                   workdir: Path) -> WindowsNode:
+    """Replace one machine by a fresh install of another OS build (same name and users)."""
+    fresh_dir = workdir / f"reinstall-{role}-{len(list(workdir.glob('reinstall-*')))}"
+    fresh_dir.mkdir(parents=True)
+    shutil.copytree(workdir / "lab-ca", fresh_dir / "lab-ca")  # the lab's CA stays the same
+    nodes[role] = build_node(spec, role, fresh_dir, os_profile)
+    point_client_dns(nodes)
+    return nodes[role]
 
 
 def resolve_backend(name: str) -> str:

@@ -67,6 +67,16 @@ class LoopbackLab(Lab):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
+    def xfreerdp_endpoint(self) -> tuple[str, int, list[str] | None, str]:
+        """Where the client's own resolution leads, mapped onto loopback as connect() does."""
+        name, address = self.client_target()
+        closed = self._closed_port.getsockname()[1] if self._closed_port else 1
+        host = self.host
+        if (address == ADDRESSES["host"] and self._host is not None
+                and host.firewall_verdict(host.listening_port()) == "allow"):
+            return "127.0.0.1", self._port, None, name
+        return "127.0.0.1", closed, None, name
+
     def unsupported(self, requirement: str) -> str | None:
         if requirement == "netns":
             return "needs the netns backend (kernel network faults)"

@@ -4,6 +4,7 @@ reset, the client gets ECONNREFUSED at once)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -46,3 +47,34 @@ def remove_firewall(lab: NetLab, *, node: str = "host") -> None:
     table = firewall_table(lab)
     lab.nft(node, f"table inet {table} {{}}\ndelete table inet {table}\n")
     lab.forget({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
+
+
+def apply_firewall_ports(
+    lab: NetLab, verdicts: Mapping[int, Action], *, node: str = "host"
+) -> None:
+    """Block several inbound TCP ports on node, each with its own action, in the same table as
+    apply_firewall (an empty mapping removes it). remove_firewall undoes it."""
+    if not verdicts:
+        remove_firewall(lab, node=node)
+        return
+    for port, action in verdicts.items():
+        if action not in _VERDICT:
+            raise ValueError(f"action must be drop or reject, not {action!r}")
+        if not 0 < port < 65536:
+            raise ValueError(f"bad port {port}")
+    table = firewall_table(lab)
+    rules = "".join(
+        f"    tcp dport {port} {_VERDICT[action]}\n" for port, action in sorted(verdicts.items())
+    )
+    lab.record({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
+    lab.nft(
+        node,
+        f"table inet {table} {{}}\n"
+        f"delete table inet {table}\n"
+        f"table inet {table} {{\n"
+        f"  chain input {{\n"
+        f"    type filter hook input priority filter; policy accept;\n"
+        f"{rules}"
+        f"  }}\n"
+        f"}}\n",
+    )

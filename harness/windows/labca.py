@@ -21,12 +21,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from harness.pki import rsa_key
+
 RSA_BITS = 2048
 RDP_CERT_DAYS = 180  # Windows' self-signed RDP certificate is valid for six months
 
 
 def new_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+    """A fresh RSA-2048 key (from the matrix run's KeyPool when one is active)."""
+    return rsa_key()
 
 
 def key_pem(key: rsa.RSAPrivateKey) -> bytes:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from harness.pki import load_private_key_cached
 
 from .acl import Ace, AclTable, ace
 from .filesystem import WinFs
@@ -114,7 +115,7 @@ class MachineKeys:
     def _parse(self, name: str) -> rsa.RSAPrivateKey:
         data = self.fs.real(self.file_path(name)).read_bytes()
         try:
-            key = serialization.load_pem_private_key(data, password=None)
+            key = load_private_key_cached(data)
         except (ValueError, TypeError) as exc:
             raise KeyUnreadable(f"{self.file_path(name)}: the key is corrupt ({exc})") from exc
         if not isinstance(key, rsa.RSAPrivateKey):

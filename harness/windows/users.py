@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import random
+import uuid
 
 from faker import Faker
 
@@ -24,6 +26,4 @@ def generate_users(seed: int, count: int = 3) -> dict[str, str]:
 
 def machine_guid(seed: int) -> str:
     """HKLM\\SOFTWARE\\Microsoft\\Cryptography\\MachineGuid, lower-case as Windows writes it."""
-    fake = Faker()
-    fake.seed_instance(seed)
-    return str(fake.uuid4())
+    return str(uuid.UUID(int=random.Random(seed).getrandbits(128), version=4))

@@ -1,0 +1,239 @@
+"""The netns backend: the lab's network made real in kernel namespaces (harness/net).
+
+client — router ("the VPN") — host (— gateway), with the model's addresses (base.ADDRESSES) on
+real veths. The emulated host serves from a socket inside the host namespace; the probe connects
+from a socket inside the client namespace, so refused / timed out / unreachable, MTU black holes
+and netem come from the kernel, not from a rule in Python. sync() makes the kernel follow the
+Windows model:
+
+- listening: the host's listener exists exactly when the model listens (TermService running,
+  Remote Desktop enabled), on the model's port; otherwise a SYN meets the kernel's RST;
+- firewall: the model's verdict for the RDP port (and the listening port) becomes an nft table
+  in the host namespace: `drop` (silence) or `reject` (TCP reset);
+- MTU: the MTU of each node's route NIC in the model is the MTU of its veth towards the router;
+- names: the client namespace's hosts file (/etc/netns/<ns>/hosts, what a real xfreerdp started
+  with `exec_prefix("client")` resolves through) holds the client model's view of every name
+  (DNS server records, then cache, then its hosts file).
+
+Faults on the path itself (black hole, netem, MSS clamping) come through apply_network_fault.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..host.server import EmulatedHost
+from ..net import (
+    Netem,
+    NetLab,
+    Topology,
+    apply_firewall_ports,
+    apply_mss_clamp,
+    apply_mtu_blackhole,
+    apply_netem,
+    set_mtu,
+    write_hosts,
+)
+from ..net.dns import lab_hosts
+from ..net.nsenter import ns_exec_argv
+from ..windows.node import WindowsNode
+from .base import ADDRESSES, RDP_PORT, Lab, NotEmulated
+from .definition import LabSpec
+
+LINK_MTU = 1500
+HOST_IDLE_TIMEOUT = 15.0
+NETWORK_FAULTS = ("mtu_blackhole", "netem", "mss_clamp")
+
+
+class NetnsLab(Lab):
+    backend = "netns"
+
+    def __init__(self, spec: LabSpec, workdir: Path, nodes: dict[str, WindowsNode], *,
+                 state_dir: Path | None = None) -> None:
+        super().__init__(spec, workdir, nodes)
+        self._state_dir = state_dir  # None: $RDPLAB_STATE_DIR or /run/rdplab
+        self._lock = threading.RLock()
+        self._net: NetLab | None = None
+        self._server: EmulatedHost | None = None
+        # What sync() last applied, so an unchanged model costs no kernel call.
+        self._listen_port: int | None = None
+        self._firewall: dict[int, str] = {}
+        self._mtu: dict[str, int] = {}
+        self._hosts: dict[str, str] | None = None
+        self.network_faults: dict[str, dict[str, Any]] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def net(self) -> NetLab:
+        """The kernel lab (namespaces); RuntimeError before start() or after close()."""
+        if self._net is None:
+            raise RuntimeError("the netns lab is not started")
+        return self._net
+
+    def start(self) -> None:
+        with self._lock:
+            if self._net is not None:
+                raise RuntimeError("the netns lab is already started")
+            topology = Topology.standard(gateway=self.spec.has_gateway, mtu=LINK_MTU)
+            for role in topology.endpoints():
+                if role in ADDRESSES and topology.address(role) != ADDRESSES[role]:
+                    raise RuntimeError(f"topology puts {role} at {topology.address(role)}, "
+                                       f"the model at {ADDRESSES[role]}")
+            net = NetLab(topology, state_dir=self._state_dir, handle_signals=True)
+            net.__enter__()  # creates it; SIGTERM/SIGHUP raise Terminated until close()
+            self._net = net
+            self._mtu = {role: LINK_MTU for role in topology.endpoints()}
+            try:
+                self.sync()
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._unlisten()
+            finally:
+                net, self._net = self._net, None
+                self._listen_port = None
+                self._firewall = {}
+                self._mtu = {}
+                self._hosts = None
+                self.network_faults.clear()
+                if net is not None:
+                    net.__exit__(None, None, None)
+
+    # -- the model applied to the kernel -------------------------------------------------------
+
+    def sync(self) -> None:
+        with self._lock:
+            net = self.net
+            host = self.host
+            port = host.listening_port()
+            if port != self._listen_port or (port is not None and self._server is None):
+                self._unlisten()
+                if port is not None:
+                    self._listen(port)
+
+            ports = {RDP_PORT} if port is None else {RDP_PORT, port}
+            blocked = {p: v for p in sorted(ports) if (v := host.firewall_verdict(p)) != "allow"}
+            if blocked != self._firewall:
+                apply_firewall_ports(net, blocked, node="host")  # type: ignore[arg-type]
+                self._firewall = blocked
+
+            for role in net.topology.endpoints():
+                node = self.nodes.get(role)
+                if node is None:
+                    continue
+                with node.lock:
+                    nic = node.network.route_nic()
+                    mtu = nic.mtu if nic is not None else LINK_MTU
+                if mtu != self._mtu.get(role):
+                    if not 576 <= mtu <= 9000:
+                        raise NotEmulated(f"{role} MTU {mtu} is outside what a veth takes "
+                                          "(576..9000)")
+                    set_mtu(net, role, mtu)
+                    self._mtu[role] = mtu
+
+            entries = self._client_names()
+            if entries != self._hosts:
+                write_hosts(net, "client", entries)
+                self._hosts = entries
+
+    def _client_names(self) -> dict[str, str]:
+        """Every name the client model resolves, as a hosts file (IPv4 answers only)."""
+        entries = lab_hosts(self.net.topology)
+        network = self.client.network
+        with self.client.lock:
+            tables = (network.dns_records, network.dns_cache, network.hosts)  # lowest first
+            merged: dict[str, str] = {}
+            for table in tables:
+                merged.update(table)
+        for name, address in merged.items():
+            key = str(name).lower().rstrip(".")
+            try:
+                ok = isinstance(ipaddress.ip_address(address), ipaddress.IPv4Address)
+            except ValueError:
+                ok = False
+            if ok and key and not any(c.isspace() or c == "#" for c in key):
+                entries[key] = str(address)
+        return entries
+
+    def _listen(self, port: int) -> None:
+        sock = self.net.socket("host")
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((ADDRESSES["host"], port))
+            sock.listen(64)
+        except BaseException:
+            sock.close()
+            raise
+        server = EmulatedHost(self.host_policy, on_event=self.host_event,
+                              idle_timeout=HOST_IDLE_TIMEOUT)
+        server.start(sock)
+        self._server = server
+        self._listen_port = port
+
+    def _unlisten(self) -> None:
+        server, self._server = self._server, None
+        self._listen_port = None
+        if server is not None:
+            server.stop()
+
+    @property
+    def server(self) -> EmulatedHost | None:
+        """The emulated host while the model listens (its stats count connections)."""
+        return self._server
+
+    # -- the client's stack --------------------------------------------------------------------
+
+    def connect(self, address: str, port: int, timeout: float) -> socket.socket:
+        sock = self.net.socket("client")
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(timeout)
+            sock.connect((address, port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def exec_prefix(self, role: str = "client") -> list[str]:
+        """`ip netns exec <ns>`: prefix an argv with it to run a real program on that node."""
+        return ns_exec_argv(self.net.ns(role), [])
+
+    # -- faults on the path ---------------------------------------------------------------------
+
+    def apply_network_fault(self, action: str, args: dict[str, Any]) -> None:
+        """mtu_blackhole {mtu=1300, drop_icmp=true}, netem {delay_ms, jitter_ms, loss_pct,
+        reorder_pct}, mss_clamp {} (the router's fix for a black hole); anything else is not
+        emulated."""
+        args = dict(args or {})
+        with self._lock:
+            net = self.net
+            if action == "mtu_blackhole":
+                mtu = int(args.get("mtu", 1300))
+                drop_icmp = bool(args.get("drop_icmp", True))
+                apply_mtu_blackhole(net, mtu=mtu, drop_icmp=drop_icmp)
+                self.network_faults[action] = {"mtu": mtu, "drop_icmp": drop_icmp}
+            elif action == "netem":
+                netem = Netem(**{k: float(args.get(k, 0.0)) for k in
+                                 ("delay_ms", "jitter_ms", "loss_pct", "reorder_pct")})
+                backend = apply_netem(net, netem, seed=args.get("seed"))
+                self.network_faults[action] = {**args, "backend": backend}
+            elif action == "mss_clamp":
+                apply_mss_clamp(net)
+                self.network_faults[action] = {}
+            else:
+                raise NotEmulated(f"network fault {action!r} is not one the netns backend knows "
+                                  f"({', '.join(NETWORK_FAULTS)})")
+
+    def unsupported(self, requirement: str) -> str | None:
+        if requirement == "netns":
+            return None
+        return super().unsupported(requirement)

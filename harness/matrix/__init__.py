@@ -1,0 +1,1 @@
+"""The validated fix matrix: one cell per (fault, remediation), each run in a fresh lab."""

@@ -1,0 +1,101 @@
+"""The fault and remediation catalog: every file under scenarios/ loaded and checked first.
+
+A bad file stops everything before any cell runs, with the file, line and field named. A user
+adds a fault or a remediation by adding a file; no Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..probe.profiles import ProfileError, load_profile
+from ..pwsh.remediation import Remediation, RemediationError, load_remediation
+from .actions import known_action
+from .schema import check
+from .source import ScenarioFileError, load_sourced
+
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+@dataclass(frozen=True)
+class Fault:
+    id: str
+    title: str
+    description: str
+    claim: dict[str, Any]
+    inject: tuple[dict[str, Any], ...]
+    expected: dict[str, dict[str, str]]
+    tags: tuple[str, ...]
+    requires: tuple[str, ...] = ()
+    path: Path = field(default=Path(), compare=False)
+
+    @property
+    def claimed_codes(self) -> dict[str, str]:
+        return dict(self.claim.get("codes", {}))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    faults: dict[str, Fault]
+    remediations: dict[str, Remediation]
+
+    def select(self, faults: list[str] | None, remediations: list[str] | None) -> Catalog:
+        """A sub-catalog; unknown ids are an error that lists the known ones."""
+        return Catalog(_pick(self.faults, faults, "fault"),
+                       _pick(self.remediations, remediations, "remediation"))
+
+
+def _pick(table: dict[str, Any], ids: list[str] | None, what: str) -> dict[str, Any]:
+    if not ids:
+        return dict(table)
+    unknown = [i for i in ids if i not in table]
+    if unknown:
+        raise ValueError(f"unknown {what} id(s): {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(table))}")
+    return {i: table[i] for i in ids}
+
+
+def load_fault(path: Path) -> Fault:
+    doc = load_sourced(path)
+    data = check(doc, "fault")
+    if data["id"] != path.stem:
+        raise doc.error(("id",), f"must match the file name ({path.stem})")
+    for i, step in enumerate(data["inject"]):
+        if not known_action(step["node"], step["action"]):
+            raise doc.error(("inject", i, "action"),
+                            f"unknown action {step['action']!r} for node {step['node']!r}")
+    for name in data["expected"]:
+        try:
+            load_profile(name)
+        except ProfileError as exc:
+            raise doc.error(("expected", name), str(exc)) from None
+    return Fault(
+        id=data["id"], title=data["title"], description=data["description"].strip(),
+        claim=data["claim"], inject=tuple(data["inject"]), expected=data["expected"],
+        tags=tuple(data["tags"]), requires=tuple(data.get("requires", [])), path=path,
+    )
+
+
+def load_remediation_checked(sidecar: Path) -> Remediation:
+    doc = load_sourced(sidecar)
+    check(doc, "remediation")
+    try:
+        return load_remediation(sidecar)
+    except RemediationError as exc:
+        key = (exc.field,) if getattr(exc, "field", None) else ()
+        raise doc.error(key, str(exc)) from None
+
+
+def load_catalog(directory: Path | None = None) -> Catalog:
+    """Every fault (scenarios/*.yaml) and remediation (scenarios/remediations/*.yaml)."""
+    directory = directory or SCENARIO_DIR
+    faults = {f.id: f for f in map(load_fault, sorted(directory.glob("*.yaml")))}
+    remediations = {
+        r.id: r for r in map(load_remediation_checked,
+                             sorted((directory / "remediations").glob("*.yaml")))
+    }
+    if not faults:
+        raise ScenarioFileError(directory, None, None, "no fault files (*.yaml) here")
+    return Catalog(faults, remediations)
