@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         spec = load_lab(args.lab)
         catalog = load_catalog(args.scenarios).select(_ids(args.faults), _ids(args.remediations))
+        catalog, left_out = catalog.for_lab(spec.name)
         if args.profile:
             load_profile(args.profile)
         backend = resolve_backend(args.backend)
@@ -68,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
                        scenarios=str(args.scenarios) if args.scenarios else None,
                        profile=args.profile, stage_timeout=args.stage_timeout,
                        with_xfreerdp=args.with_xfreerdp, journal_dir=str(journals))
+    if left_out:
+        err.print(f"faults not written for lab {spec.name} (their 'labs' field): "
+                  f"{', '.join(left_out)}")
+    if not catalog.faults or not catalog.remediations:
+        err.print("[bold red]rdplab matrix:[/] no cell to run for this selection")
+        return 2
     cells = len(catalog.faults) * len(catalog.remediations)
     err.print(f"lab {spec.name} on the {backend} backend: {len(catalog.faults)} faults × "
               f"{len(catalog.remediations)} remediations = {cells} cells, {args.jobs} workers")

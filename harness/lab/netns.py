@@ -35,6 +35,9 @@ from ..net import (
     apply_mss_clamp,
     apply_mtu_blackhole,
     apply_netem,
+    remove_mss_clamp,
+    remove_mtu_blackhole,
+    remove_netem,
     set_mtu,
     write_hosts,
 )
@@ -232,6 +235,17 @@ class NetnsLab(Lab):
             else:
                 raise NotEmulated(f"network fault {action!r} is not one the netns backend knows "
                                   f"({', '.join(NETWORK_FAULTS)})")
+
+    def clear_network_fault(self, action: str) -> None:
+        """Undo apply_network_fault(action); nothing happens when it is not applied."""
+        removers = {"mtu_blackhole": remove_mtu_blackhole, "netem": remove_netem,
+                    "mss_clamp": remove_mss_clamp}
+        if action not in removers:
+            raise NotEmulated(f"network fault {action!r} is not one the netns backend knows "
+                              f"({', '.join(NETWORK_FAULTS)})")
+        with self._lock:
+            removers[action](self.net)
+            self.network_faults.pop(action, None)
 
     def unsupported(self, requirement: str) -> str | None:
         if requirement == "netns":

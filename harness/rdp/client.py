@@ -8,6 +8,8 @@ finalisation by itself, then reports updates until the driver is satisfied.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -155,7 +157,7 @@ class ClientConnection(Endpoint):
             return
         self.stage = "tls"
         self._phase = "tls"
-        ctx = client_context(self.config.tls_min, self.config.tls_max)
+        ctx = _client_context(self.config.tls_min, self.config.tls_max)
         self._tls = TlsEndpoint(ctx, server_side=False, server_hostname=self.config.target_name)
         self._tls.do_handshake()
         self._flush_tls()
@@ -294,6 +296,13 @@ class ClientConnection(Endpoint):
                 self.closed = True
             self._emit(event)
         self.stage = self._session.stage
+
+
+@functools.lru_cache(maxsize=16)
+def _client_context(tls_min: str, tls_max: str) -> ssl.SSLContext:
+    """One context per version range: it only holds settings (no certificate checks happen in
+    it), and building one costs more than the ClientHello it is used for."""
+    return client_context(tls_min, tls_max)
 
 
 def _tpkt_length(buf: bytearray) -> int | None:

@@ -23,9 +23,24 @@ def known_action(node: str, action: str) -> bool:
     return action in NODE_ACTIONS or action in LAB_ACTIONS
 
 
+def _expand(value: Any, lab: Any) -> Any:
+    """'{host.fqdn}', '{host.address}', '{gateway.name}' in string arguments, from the lab."""
+    if not isinstance(value, str) or "{" not in value:
+        return value
+    fields = {}
+    for role, node in lab.nodes.items():
+        fields[f"{role}.fqdn"] = node.fqdn
+        fields[f"{role}.name"] = node.computer_name
+        fields[f"{role}.address"] = node.network.primary_address() or ""
+    for key, text in fields.items():
+        value = value.replace("{" + key + "}", text)
+    return value
+
+
 def apply_step(lab: Any, step: dict[str, Any]) -> str:
     """Apply one step; returns a line for the journal. Raises FaultError / NotEmulated."""
-    node, action, args = step["node"], step["action"], dict(step.get("args") or {})
+    node, action = step["node"], step["action"]
+    args = {k: _expand(v, lab) for k, v in (step.get("args") or {}).items()}
     if node == "network":
         lab.apply_network_fault(action, args)
         return f"network: {action} {args}"

@@ -29,7 +29,11 @@ class Fault:
     expected: dict[str, dict[str, str]]
     tags: tuple[str, ...]
     requires: tuple[str, ...] = ()
+    labs: tuple[str, ...] = ()  # empty: written for every lab
     path: Path = field(default=Path(), compare=False)
+
+    def applies_to(self, lab: str) -> bool:
+        return not self.labs or lab in self.labs
 
     @property
     def claimed_codes(self) -> dict[str, str]:
@@ -40,6 +44,11 @@ class Fault:
 class Catalog:
     faults: dict[str, Fault]
     remediations: dict[str, Remediation]
+
+    def for_lab(self, lab: str) -> tuple[Catalog, list[str]]:
+        """The faults written for this lab, and the ids of those left out."""
+        kept = {i: f for i, f in self.faults.items() if f.applies_to(lab)}
+        return Catalog(kept, self.remediations), sorted(set(self.faults) - set(kept))
 
     def select(self, faults: list[str] | None, remediations: list[str] | None) -> Catalog:
         """A sub-catalog; unknown ids are an error that lists the known ones."""
@@ -74,7 +83,8 @@ def load_fault(path: Path) -> Fault:
     return Fault(
         id=data["id"], title=data["title"], description=data["description"].strip(),
         claim=data["claim"], inject=tuple(data["inject"]), expected=data["expected"],
-        tags=tuple(data["tags"]), requires=tuple(data.get("requires", [])), path=path,
+        tags=tuple(data["tags"]), requires=tuple(data.get("requires", [])),
+        labs=tuple(data.get("labs", [])), path=path,
     )
 
 

@@ -1,0 +1,376 @@
+"""The netns lab backend: the Windows model applied to real kernel namespaces, the probe and a real
+xfreerdp run from inside the client namespace against the emulated host in the host namespace.
+
+Needs root (network namespaces); skipped with the reason otherwise. Every wait is bounded
+(short probe timeouts, xfreerdp under timeout(1)) and every lab is closed in finally.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.lab.base import ADDRESSES, NotEmulated
+from harness.lab.definition import load_lab
+from harness.lab.factory import LabHandle
+from harness.lab.netns import NetnsLab
+from harness.net import down_all, netns_available
+from harness.net.namespaces import list_netns
+from harness.net.nsenter import ETC_NETNS
+from harness.net.state import STATE_ENV
+from harness.probe.profiles import ClientProfile, load_profile
+from harness.probe.result import ProbeResult
+from harness.pwsh import run_remediation, run_source
+from harness.windows.faults import inject
+
+REPO = Path(__file__).resolve().parents[1]
+OK, WHY = netns_available()
+pytestmark = [
+    pytest.mark.netns,
+    pytest.mark.skipif(not OK, reason=f"network namespaces unavailable: {WHY}"),
+]
+
+PROFILE = load_profile("mstsc-win11")
+LOWER_MTU = REPO / "scenarios" / "remediations" / "lower-client-mtu.yaml"
+STALE = "10.213.2.99"  # in the host subnet, held by nobody
+
+
+def short(**timeouts: float) -> ClientProfile:
+    """mstsc's profile with some stage timeouts shortened (tcp 2 s, tls 3 s by default)."""
+    return PROFILE.with_overrides(timeouts={**PROFILE.timeouts, "tcp": 2, "tls": 3, **timeouts})
+
+
+def probe(lab: NetnsLab, profile: ClientProfile | None = None) -> ProbeResult:
+    return lab.probe(profile or short(), usable_window=3, overall_timeout=20)
+
+
+def outcome(result: ProbeResult) -> tuple[str, str] | str:
+    return "usable" if result.ok else (result.failure.stage, result.failure.event)  # type: ignore[union-attr]
+
+
+def leftovers(lab_id: str) -> list[str]:
+    found = list_netns(f"rdplab-{lab_id}-")
+    if ETC_NETNS.exists():
+        found += [str(p) for p in ETC_NETNS.glob(f"rdplab-{lab_id}-*")]
+    return found
+
+
+def host_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("rdplab-host")]
+
+
+def link_mtu(lab: NetnsLab, role: str) -> int:
+    out = subprocess.run(["ip", "-n", lab.net.ns(role), "-o", "link", "show", "to-router"],
+                         capture_output=True, text=True, timeout=5, check=True).stdout
+    words = out.split()
+    return int(words[words.index("mtu") + 1])
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's labs record themselves in a private state directory."""
+    path = tmp_path / "state"
+    monkeypatch.setenv(STATE_ENV, str(path))
+    return path
+
+
+@pytest.fixture
+def lab() -> Iterator[NetnsLab]:
+    handle = LabHandle(load_lab("default"), "netns")
+    lab_id = None
+    try:
+        with handle as lab:
+            assert isinstance(lab, NetnsLab)
+            lab_id = lab.net.lab_id
+            yield lab
+    finally:
+        handle.lab.close()
+    assert lab_id is not None and leftovers(lab_id) == []
+
+
+# -- the lab itself ------------------------------------------------------------------------------
+
+
+def test_model_addresses_are_real_and_baseline_is_usable(lab: NetnsLab) -> None:
+    assert lab.backend == "netns"
+    for role in ("client", "host"):
+        assert lab.net.address(role) == ADDRESSES[role]
+    assert lab.unsupported("netns") is None
+    assert lab.server is not None and lab.server.address == (ADDRESSES["host"], 3389)
+    result = lab.probe(PROFILE, usable_window=3)
+    assert result.ok, result.failure
+    assert result.stages[0].detail["address"] == ADDRESSES["host"]
+    assert lab.server.stats.activated == 1
+    assert lab.host_connections == 1
+
+
+def test_sync_is_idempotent_and_cheap(lab: NetnsLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.lab.netns as mod
+
+    calls: list[str] = []
+    for name in ("apply_firewall_ports", "set_mtu", "write_hosts"):
+        real = getattr(mod, name)
+        monkeypatch.setattr(mod, name, lambda *a, _n=name, _r=real, **k: (calls.append(_n),
+                                                                          _r(*a, **k))[1])
+    server = lab.server
+    t0 = time.perf_counter()
+    for _ in range(20):
+        lab.sync()
+    per_sync = (time.perf_counter() - t0) / 20
+    assert calls == [] and lab.server is server
+    assert per_sync < 0.01, f"an unchanged sync took {per_sync * 1000:.2f} ms"
+    inject(lab.host, "add_block_rule", {"port": 3389, "mode": "drop"})
+    lab.sync()
+    lab.sync()
+    assert calls == ["apply_firewall_ports"]
+
+
+def test_firewall_drop_times_out_and_removing_the_rule_restores(lab: NetnsLab) -> None:
+    inject(lab.host, "add_block_rule", {"port": 3389, "mode": "drop"})
+    t0 = time.monotonic()
+    result = probe(lab)
+    assert outcome(result) == ("tcp", "timeout")
+    assert 1.9 < time.monotonic() - t0 < 5
+    assert result.codes["mstsc-win11"]["disconnect"] == "0x204"
+    # An admin removes the rule on the host: the model changes, sync() lifts the kernel's drop.
+    run_source('Remove-NetFirewallRule -DisplayName "Block RDP (TCP 3389)"', lab.host, "fix.ps1")
+    assert lab.host.firewall_verdict(3389) == "allow"
+    assert outcome(probe(lab)) == "usable"
+
+
+def test_firewall_reject_is_refused_at_once(lab: NetnsLab) -> None:
+    inject(lab.host, "add_block_rule", {"port": 3389, "mode": "reject"})
+    t0 = time.monotonic()
+    assert outcome(probe(lab)) == ("tcp", "refused")
+    assert time.monotonic() - t0 < 1
+    lab.host.firewall.clear_upstream(3389)  # the device in front of the host stops rejecting
+    assert outcome(probe(lab)) == "usable"
+
+
+def test_termservice_stopped_gets_the_kernels_reset(lab: NetnsLab) -> None:
+    inject(lab.host, "stop_service", {"name": "TermService"})
+    assert outcome(probe(lab)) == ("tcp", "refused")
+    assert lab.server is None
+    run_source("Start-Service TermService", lab.host, "fix.ps1")
+    assert outcome(probe(lab)) == "usable"
+    assert lab.server is not None
+
+
+def test_mtu_blackhole_stalls_and_only_a_low_enough_client_mtu_repairs(lab: NetnsLab) -> None:
+    lab.apply_network_fault("mtu_blackhole", {"mtu": 1300})
+    result = probe(lab)
+    # Measured: the server's TLS flight (certificate) needs a segment above 1300 bytes, so the
+    # handshake itself stalls: tls/timeout. Through a 1400 bottleneck tls passes and the
+    # post-activation burst stalls instead.
+    assert not result.ok
+    assert result.failure is not None and result.failure.stage in ("tls", "usable")
+    assert result.failure.event in ("timeout", "stalled")
+
+    # The VPN interface the remediation script expects, carrying the route, then the script.
+    inject(lab.client, "add_nic", {"alias": "VPN", "mtu": 1500, "route": True})
+    rem = run_remediation(LOWER_MTU, lab.nodes)
+    assert rem.results[0].last_exit_code == 0, rem.results[0].output
+    assert lab.client.client_settings().mtu == 1400
+    result = probe(lab)
+    assert link_mtu(lab, "client") == 1400
+    # The kernel's answer: a 1400 client MTU (MSS 1360) still overflows a 1300 bottleneck.
+    assert not result.ok and outcome(result) == ("tls", "timeout")
+
+    inject(lab.client, "set_mtu", {"alias": "VPN", "mtu": 1300})
+    assert outcome(probe(lab)) == "usable"
+    assert link_mtu(lab, "client") == 1300
+
+
+def test_mss_clamp_on_the_router_repairs_the_blackhole(lab: NetnsLab) -> None:
+    lab.apply_network_fault("mtu_blackhole", {"mtu": 1300})
+    assert not probe(lab).ok
+    lab.apply_network_fault("mss_clamp", {})
+    assert outcome(probe(lab)) == "usable"
+    lab.clear_network_fault("mss_clamp")
+    lab.clear_network_fault("mtu_blackhole")
+    assert lab.network_faults == {}
+    assert outcome(probe(lab)) == "usable"
+
+
+def test_netem_delay_is_on_the_path(lab: NetnsLab) -> None:
+    lab.apply_network_fault("netem", {"delay_ms": 40})
+    result = probe(lab)
+    assert result.ok, result.failure
+    assert result.stages[0].seconds >= 0.07  # SYN and SYN-ACK each wait 40 ms in the router
+    lab.clear_network_fault("netem")
+    assert probe(lab).stages[0].seconds < 0.03
+
+
+def test_stale_dns_fails_at_tcp(lab: NetnsLab) -> None:
+    inject(lab.client, "set_hosts_entry", {"name": lab.host.fqdn, "address": STALE})
+    result = probe(lab, short(tcp=5))
+    assert result.failure is not None and result.failure.stage == "tcp"
+    assert result.failure.event in ("timeout", "unreachable")
+    assert result.failure.detail["address"] == STALE
+    # The real client's resolver (the namespace's hosts file) sees the same stale answer.
+    hosts = (ETC_NETNS / lab.net.ns("client") / "hosts").read_text()
+    assert f"{STALE}\t{lab.host.fqdn}" in hosts
+
+
+def test_unknown_network_fault_is_not_emulated(lab: NetnsLab) -> None:
+    with pytest.raises(NotEmulated):
+        lab.apply_network_fault("solar_flare", {})
+
+
+# -- cleanup -------------------------------------------------------------------------------------
+
+
+def test_close_leaves_nothing_and_is_safe_twice(state_dir: Path) -> None:
+    handle = LabHandle(load_lab("default"), "netns")
+    try:
+        with handle as lab:
+            assert isinstance(lab, NetnsLab)
+            lab_id = lab.net.lab_id
+            lab.apply_network_fault("mtu_blackhole", {"mtu": 1300})
+            inject(lab.host, "add_block_rule", {"port": 3389, "mode": "reject"})
+            lab.sync()
+            assert lab.probe(short()).failure is not None
+            assert leftovers(lab_id)
+            assert host_threads()
+    finally:
+        handle.lab.close()
+    handle.lab.close()
+    assert leftovers(lab_id) == []
+    assert not handle.workdir.exists()
+    assert list(state_dir.glob("*.json")) == []
+    deadline = time.monotonic() + 5
+    while host_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert host_threads() == []
+    with pytest.raises(RuntimeError):
+        handle.lab.connect(ADDRESSES["host"], 3389, 1)
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from harness.lab.definition import load_lab
+    from harness.lab.factory import LabHandle
+    with LabHandle(load_lab("default"), "netns") as lab:
+        print(lab.net.lab_id, flush=True)
+        time.sleep(60)
+""")
+
+
+def _child_lab(state_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, STATE_ENV: str(state_dir), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 20)
+    if not ready:
+        proc.kill()
+        proc.wait(timeout=5)
+        pytest.fail("the child lab did not start within 20 s")
+    return proc, proc.stdout.readline().strip()
+
+
+def test_sigkilled_lab_is_removed_by_down_all(state_dir: Path) -> None:
+    proc, lab_id = _child_lab(state_dir)
+    try:
+        assert lab_id and leftovers(lab_id)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert leftovers(lab_id), "a SIGKILLed lab cannot clean up after itself"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+        removed = down_all(state_dir)
+    assert any(lab_id in r for r in removed)
+    assert leftovers(lab_id) == []
+    assert list(state_dir.glob("*.json")) == []
+
+
+def test_sigterm_cleans_up_by_itself(state_dir: Path) -> None:
+    proc, lab_id = _child_lab(state_dir)
+    try:
+        assert leftovers(lab_id)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 128 + signal.SIGTERM
+        assert leftovers(lab_id) == []
+        assert list(state_dir.glob("*.json")) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+        down_all(state_dir)
+
+
+# -- the real client, inside the client namespace ------------------------------------------------
+
+TUNE = ["/tune:FreeRDP_TcpConnectTimeout:3000"]  # 2.11's /timeout is the ACK timeout, not this
+
+
+def run_client(lab: NetnsLab, display: str, host: str = ADDRESSES["host"], timeout: float = 8,
+             extra: list[str] | None = None) -> int:
+    from harness.freerdp import run_xfreerdp
+
+    user, password = lab.spec.user
+    run = run_xfreerdp(host, 3389, display=display, username=user, password=password,
+                       domain=lab.spec.domain, cert="ignore", timeout=timeout, extra=extra,
+                       prefix=lab.exec_prefix("client"))
+    assert run.seconds < timeout + 5
+    return run.exit_code
+
+
+@pytest.mark.freerdp
+def test_xfreerdp_firewall_codes(lab: NetnsLab, xfreerdp: str, xdisplay: str) -> None:
+    assert run_client(lab, xdisplay) == 0
+    assert run_client(lab, xdisplay, host=lab.host.fqdn) == 0  # the namespace's hosts file
+    inject(lab.host, "add_block_rule", {"port": 3389, "mode": "drop"})
+    lab.sync()
+    assert run_client(lab, xdisplay, extra=TUNE) == 141  # CONNECT_FAILED after the 3 s connect
+    run_source('Remove-NetFirewallRule -DisplayName "Block RDP (TCP 3389)"', lab.host, "fix.ps1")
+    inject(lab.host, "add_block_rule", {"port": 3389, "mode": "reject"})
+    lab.sync()
+    assert run_client(lab, xdisplay, extra=TUNE) == 147  # CONNECT_TRANSPORT_FAILED at first write
+    lab.host.firewall.clear_upstream(3389)
+    lab.sync()
+    assert run_client(lab, xdisplay) == 0
+
+
+@pytest.mark.freerdp
+def test_xfreerdp_mtu_blackhole(lab: NetnsLab, xfreerdp: str, xdisplay: str) -> None:
+    lab.apply_network_fault("mtu_blackhole", {"mtu": 1300})
+    assert run_client(lab, xdisplay) == 124  # stalls in TLS; 2.11 has no timeout there
+    inject(lab.client, "add_nic", {"alias": "VPN", "mtu": 1500, "route": True})
+    run_remediation(LOWER_MTU, lab.nodes)
+    lab.sync()
+    assert run_client(lab, xdisplay) == 124  # 1400 > 1300: the kernel says still broken
+    inject(lab.client, "set_mtu", {"alias": "VPN", "mtu": 1300})
+    lab.sync()
+    assert run_client(lab, xdisplay) == 0
+
+
+@pytest.mark.freerdp
+def test_xfreerdp_stale_dns(lab: NetnsLab, xfreerdp: str, xdisplay: str) -> None:
+    inject(lab.client, "set_hosts_entry", {"name": lab.host.fqdn, "address": STALE})
+    lab.sync()
+    assert run_client(lab, xdisplay, host=lab.host.fqdn, extra=TUNE) == 141
+
+
+def test_connect_is_a_real_client_namespace_socket(lab: NetnsLab) -> None:
+    sock = lab.connect(ADDRESSES["host"], 3389, 2)
+    try:
+        assert sock.getsockname()[0] == ADDRESSES["client"]
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        sock.close()
+    with pytest.raises(ConnectionRefusedError):
+        lab.connect(ADDRESSES["host"], 3390, 2)
