@@ -108,16 +108,16 @@ def probe_json(url: str, password: str | None, *extra: str) -> tuple[int, dict[s
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_host_prints_its_address_and_stops_on_signal(sig: signal.Signals, tmp_path: Path) -> None:
-    with host_process(cwd=tmp_path) as (proc, port):
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as idle:
-            time.sleep(0.1)  # a connection is open (and silent) when the signal arrives
-            t0 = time.monotonic()
-            proc.send_signal(sig)
-            code = proc.wait(timeout=5)
-            elapsed = time.monotonic() - t0
-            idle.settimeout(5)
-            with contextlib.suppress(ConnectionResetError):
-                assert idle.recv(1) == b""  # the host closed it on the way out
+    with host_process(cwd=tmp_path) as (proc, port), \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as idle:
+        time.sleep(0.1)  # a connection is open (and silent) when the signal arrives
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        code = proc.wait(timeout=5)
+        elapsed = time.monotonic() - t0
+        idle.settimeout(5)
+        with contextlib.suppress(ConnectionResetError):
+            assert idle.recv(1) == b""  # the host closed it on the way out
     assert code == 0
     assert elapsed < 5
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), 2):

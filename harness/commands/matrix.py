@@ -60,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
             load_profile(args.profile)
         backend = resolve_backend(args.backend)
     except (ScenarioFileError, ProfileError, ValueError) as exc:
-        err.print(f"[bold red]rdplab matrix:[/] {exc}")
-        err.print("nothing was run.")
+        print(f"rdplab matrix: {exc}\nnothing was run.", file=sys.stderr)
         return 2
     journals = args.journals or (args.json.parent / f"{args.json.stem}-journals" if args.json
                                  else Path(tempfile.mkdtemp(prefix="rdplab-journals-")))

@@ -7,6 +7,7 @@ runs in its own thread with an idle timeout, so nothing waits forever.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import struct
@@ -104,7 +105,7 @@ class EmulatedHost:
         while not self._stop.is_set():
             try:
                 conn, peer = self._listener.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 break
@@ -178,7 +179,7 @@ class EmulatedHost:
                 return "host stopping"
             try:
                 data = sock.recv(65536)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 _close(sock, reset=True)
                 return f"idle for {self._idle_timeout:g} s"
             except OSError as exc:
@@ -198,10 +199,8 @@ class EmulatedHost:
 
 
 def _shutdown(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):  # not connected, or already closed
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:  # not connected, or already closed
-        pass
 
 
 def _close(sock: socket.socket, *, reset: bool) -> None:

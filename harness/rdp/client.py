@@ -18,9 +18,9 @@ from cryptography import x509
 from . import events as ev
 from .certverify import verify_certificate
 from .credssp import CredSspClient, CredSspFailure, tsrequest_length
+from .endpoint import Endpoint
 from .errinfo import error_info_name
 from .errors import ProtocolFailure, RdpError
-from .endpoint import Endpoint
 from .ntlm import NtlmInitiator
 from .session_client import ClientSession
 from .tls import TlsEndpoint, client_context
@@ -54,7 +54,7 @@ class ClientConfig:
 
 def _tls_event(reason: str) -> str:
     text = reason.upper()
-    if "PROTOCOL" in text and ("VERSION" in text or "UNSUPPORTED" in text or "NO_PROTOCOLS" in text):
+    if "PROTOCOL" in text and any(w in text for w in ("VERSION", "UNSUPPORTED", "NO_PROTOCOLS")):
         return "version_mismatch"
     if "EOF" in text or "RESET" in text:
         return "closed"
@@ -200,7 +200,8 @@ class ClientConnection(Endpoint):
                                        "the user may connect anyway",
                                        {"event": f"cert_prompt:{first.code}", **detail}))
         self._complete("tls", **detail)
-        if self.selected_protocol and self.selected_protocol & (Protocol.HYBRID | Protocol.HYBRID_EX):
+        if self.selected_protocol and \
+                self.selected_protocol & (Protocol.HYBRID | Protocol.HYBRID_EX):
             self._start_credssp()
         else:
             self._start_session()
@@ -250,12 +251,15 @@ class ClientConnection(Endpoint):
                 self._fail("credssp", "access_denied",
                            f"Early User Authorization Result {result:#x} (access denied)")
                 return
-            self._start_session(leftover=bytes(self._plain))
+            leftover = bytes(self._plain)
+            self._plain.clear()  # later bytes belong to the session: none may linger here
+            self._start_session(leftover=leftover)
 
     def _credssp_done(self) -> None:
         assert self._credssp is not None
         c = self._credssp
-        detail: dict[str, object] = {"version": c.negotiated_version, "server_version": c.server_version}
+        detail: dict[str, object] = {"version": c.negotiated_version,
+                                     "server_version": c.server_version}
         if c.challenge is not None:
             detail["ntlm_target"] = c.challenge.target_name
             detail["ntlm_computer"] = c.challenge.nb_computer
@@ -266,10 +270,11 @@ class ClientConnection(Endpoint):
                 detail["clock_skew_seconds"] = round(skew, 3)
         self._complete("credssp", **detail)
         if self.selected_protocol is not None and self.selected_protocol & Protocol.HYBRID_EX:
-            self._phase = "early_auth"
+            self._phase = "early_auth"  # what follows in _plain is the 4-byte result: keep it
         else:
-            self._start_session(leftover=bytes(self._plain))
-        self._plain.clear()
+            leftover = bytes(self._plain)
+            self._plain.clear()
+            self._start_session(leftover=leftover)
 
     def _start_session(self, leftover: bytes = b"") -> None:
         self._phase = "session"

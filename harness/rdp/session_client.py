@@ -211,8 +211,8 @@ class ClientSession:
                 self._complete("licensing", "capabilities", answer="STATUS_VALID_CLIENT")
                 self._phase = "capabilities"
             else:
-                self._fail("licensing_not_emulated",
-                           f"server started a licensing exchange (message {license_pdu.msg_type:#x})")
+                self._fail("licensing_not_emulated", "server started a licensing exchange "
+                           f"(message {license_pdu.msg_type:#x})")
             return
         for pdu in decode_share_pdus(data):
             self._on_share_pdu(pdu)
