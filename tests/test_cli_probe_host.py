@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.commands.probe import parse_target
 from harness.host.config import HostConfigError, load_host_config
 from harness.pki import KeyPair
 from harness.probe.result import EXIT_BY_STAGE, EXIT_USAGE
@@ -137,7 +138,7 @@ def test_host_user_without_password_variable_is_a_usage_error() -> None:
     assert "--password-env" in run.stderr
 
 
-@pytest.mark.parametrize(("text", "line", "field", "message"), [
+CONFIG_ERRORS = [
     ("security_layer: 1\nuser_authentication: yes-please\n", 2, "user_authentication",
      "expected true or false, got 'yes-please'"),
     ("# a comment\n\ntls_min: TLSv1.2\ntls_max: TLSv9\n", 4, "tls_max", "expected one of TLSv1"),
@@ -146,16 +147,31 @@ def test_host_user_without_password_variable_is_a_usage_error() -> None:
      "expected 0, 1 or 2"),
     ("domain: LAB\nnla: true\n", 2, "nla", "unknown; known fields: security_layer"),
     ("tls_min: TLSv1.3\ntls_max: TLSv1\n", 1, "tls_min", "above tls_max"),
-])
-def test_host_config_error_names_file_line_and_field(text: str, line: int, field: str,
-                                                     message: str, tmp_path: Path) -> None:
+    ("users: {alice: 1234}\n", 1, "users", "both strings"),
+    ("clock_offset: soon\n", 1, "clock_offset", "expected a number, got 'soon'"),
+]
+
+
+def test_host_config_error_exits_2_naming_file_line_and_field(tmp_path: Path) -> None:
+    text, line, field, message = CONFIG_ERRORS[0]
     config = tmp_path / "host.yaml"
     config.write_text(text)
     run = rdplab("host", "--listen", "127.0.0.1:0", "--config", str(config))
     assert run.returncode == 2
     assert run.stdout == ""  # it never started listening
-    assert f"{config}:{line}: field '{field}': " in run.stderr, run.stderr
-    assert message in run.stderr
+    assert run.stderr.startswith("rdplab host: ")
+    assert f"{config}:{line}: field '{field}': {message}" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize(("text", "line", "field", "message"), CONFIG_ERRORS)
+def test_host_config_errors_name_line_and_field(text: str, line: int, field: str, message: str,
+                                                tmp_path: Path) -> None:
+    config = tmp_path / "host.yaml"
+    config.write_text(text)
+    with pytest.raises(HostConfigError) as info:
+        load_host_config(config)
+    assert str(info.value).startswith(f"{config}:{line}: field '{field}': "), info.value
+    assert message in str(info.value)
 
 
 def test_host_config_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
@@ -264,17 +280,34 @@ def test_probe_human_output(host_port: int) -> None:
         assert stage in run.stdout
 
 
-@pytest.mark.parametrize(("url", "message"), [
+BAD_URLS = [
     ("http://127.0.0.1:3389", "expected an rdp:// URL, got scheme 'http'"),
     ("rdp://", "the URL has no host"),
     ("rdp://host:99999", "bad port in 'rdp://host:99999'"),
     ("rdp://host:port", "bad port in 'rdp://host:port'"),
-])
-def test_probe_bad_url_exits_2_with_a_clear_message(url: str, message: str) -> None:
+]
+
+
+def test_probe_bad_url_exits_2_with_a_clear_message() -> None:
+    url, message = BAD_URLS[0]
     run = rdplab("probe", url, "--json")
     assert run.returncode == EXIT_USAGE == 2
     assert run.stdout == ""
-    assert run.stderr.startswith("rdplab probe: ") and message in run.stderr, run.stderr
+    assert run.stderr == f"rdplab probe: {message}\n"
+
+
+@pytest.mark.parametrize(("url", "message"), BAD_URLS)
+def test_bad_urls_are_explained(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_target(url, "")
+
+
+def test_url_forms() -> None:
+    t = parse_target("rdp://LAB%5Calice@host.lab.test:3390", "pw")
+    assert (t.host, t.port, t.domain, t.username, t.password) == (
+        "host.lab.test", 3390, "LAB", "alice", "pw")
+    t = parse_target("bob@10.0.0.5", "")
+    assert (t.host, t.port, t.domain, t.username) == ("10.0.0.5", 3389, "", "bob")
 
 
 def test_probe_unset_password_variable_exits_2() -> None:

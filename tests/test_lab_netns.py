@@ -261,13 +261,14 @@ CHILD = textwrap.dedent("""
     import sys, time
     from harness.lab.definition import load_lab
     from harness.lab.factory import LabHandle
-    with LabHandle(load_lab("default"), "netns") as lab:
-        print(lab.net.lab_id, flush=True)
+    handle = LabHandle(load_lab("default"), "netns")
+    with handle as lab:
+        print(lab.net.lab_id, handle.workdir, flush=True)
         time.sleep(60)
 """)
 
 
-def _child_lab(state_dir: Path) -> tuple[subprocess.Popen[str], str]:
+def _child_lab(state_dir: Path) -> tuple[subprocess.Popen[str], str, Path]:
     env = {**os.environ, STATE_ENV: str(state_dir), "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-c", CHILD], cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -277,13 +278,14 @@ def _child_lab(state_dir: Path) -> tuple[subprocess.Popen[str], str]:
         proc.kill()
         proc.wait(timeout=5)
         pytest.fail("the child lab did not start within 20 s")
-    return proc, proc.stdout.readline().strip()
+    lab_id, _, workdir = proc.stdout.readline().strip().partition(" ")
+    return proc, lab_id, Path(workdir)
 
 
 def test_sigkilled_lab_is_removed_by_down_all(state_dir: Path) -> None:
-    proc, lab_id = _child_lab(state_dir)
+    proc, lab_id, workdir = _child_lab(state_dir)
     try:
-        assert lab_id and leftovers(lab_id)
+        assert lab_id and leftovers(lab_id) and workdir.is_dir()
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         assert leftovers(lab_id), "a SIGKILLed lab cannot clean up after itself"
@@ -294,16 +296,18 @@ def test_sigkilled_lab_is_removed_by_down_all(state_dir: Path) -> None:
         removed = down_all(state_dir)
     assert any(lab_id in r for r in removed)
     assert leftovers(lab_id) == []
+    assert not workdir.exists()  # LabHandle's scratch directory, recorded by the lab
     assert list(state_dir.glob("*.json")) == []
 
 
 def test_sigterm_cleans_up_by_itself(state_dir: Path) -> None:
-    proc, lab_id = _child_lab(state_dir)
+    proc, lab_id, workdir = _child_lab(state_dir)
     try:
         assert leftovers(lab_id)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 128 + signal.SIGTERM
         assert leftovers(lab_id) == []
+        assert not workdir.exists()
         assert list(state_dir.glob("*.json")) == []
     finally:
         if proc.poll() is None:

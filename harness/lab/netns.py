@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,8 @@ class NetnsLab(Lab):
             net = NetLab(topology, state_dir=self._state_dir, handle_signals=True)
             net.__enter__()  # creates it; SIGTERM/SIGHUP raise Terminated until close()
             self._net = net
+            if self._scratch_workdir() is not None:
+                net.record(self._scratch_workdir())
             self._mtu = {role: LINK_MTU for role in topology.endpoints()}
             try:
                 self.sync()
@@ -109,7 +112,21 @@ class NetnsLab(Lab):
                 self._hosts = None
                 self.network_faults.clear()
                 if net is not None:
+                    scratch = self._scratch_workdir()
+                    if scratch is not None:
+                        net.forget(scratch)  # its owner (LabHandle) removes it, not destroy()
                     net.__exit__(None, None, None)
+
+    def _scratch_workdir(self) -> dict[str, str] | None:
+        """LabHandle's own temporary work directory (tempdir/rdplab-<lab>-*) as a state-file
+        resource: recorded while the lab runs so that `down_all` removes it after a SIGKILL, and
+        forgotten before a normal destroy. A work directory given by the caller is never
+        recorded."""
+        workdir = Path(self.workdir)
+        if (workdir.parent == Path(tempfile.gettempdir())
+                and workdir.name.startswith(f"rdplab-{self.spec.name}-")):
+            return {"kind": "tempdir", "path": str(workdir)}
+        return None
 
     # -- the model applied to the kernel -------------------------------------------------------
 

@@ -48,16 +48,19 @@ PS_REG_TYPES = {
 }
 
 # The certificate the RDP listener serves and its CryptoAPI key file in MachineKeys.
-RDP_KEY_PRELUDE = """\
-$ts = Get-WmiObject -Namespace 'root\\cimv2\\TerminalServices' -Class 'Win32_TSGeneralSetting' -Filter "TerminalName='RDP-Tcp'"
-$certs = @(Get-ChildItem -Path 'Cert:\\LocalMachine\\Remote Desktop')
-$cert = $certs | Where-Object { $_.Thumbprint -eq $ts.SSLCertificateSHA1Hash } | Select-Object -First 1
-if (-not $cert) { $cert = $certs | Select-Object -First 1 }
-if (-not $cert) { throw 'no certificate in LocalMachine\\Remote Desktop' }
-$info = $cert.PrivateKey.CspKeyContainerInfo
-if (-not $info) { throw "certificate $($cert.Thumbprint) has no CryptoAPI key in MachineKeys" }
-$keyFile = Join-Path "$env:ProgramData\\Microsoft\\Crypto\\RSA\\MachineKeys" $info.UniqueKeyContainerName
-"""
+RDP_KEY_PRELUDE = "\n".join((
+    "$ts = Get-WmiObject -Namespace 'root\\cimv2\\TerminalServices' "
+    "-Class 'Win32_TSGeneralSetting' -Filter \"TerminalName='RDP-Tcp'\"",
+    "$certs = @(Get-ChildItem -Path 'Cert:\\LocalMachine\\Remote Desktop')",
+    "$cert = $certs | Where-Object { $_.Thumbprint -eq $ts.SSLCertificateSHA1Hash } "
+    "| Select-Object -First 1",
+    "if (-not $cert) { $cert = $certs | Select-Object -First 1 }",
+    "if (-not $cert) { throw 'no certificate in LocalMachine\\Remote Desktop' }",
+    "$info = $cert.PrivateKey.CspKeyContainerInfo",
+    "if (-not $info) { throw \"certificate $($cert.Thumbprint) has no CryptoAPI key in "
+    "MachineKeys\" }",
+    f"$keyFile = Join-Path \"{MACHINEKEYS}\" $info.UniqueKeyContainerName",
+)) + "\n"
 
 
 @dataclass(frozen=True)
@@ -163,10 +166,13 @@ def _script(*lines: str) -> str:
 
 
 def _native(command: str) -> str:
-    """A native command line and the check PowerShell does not do by itself."""
+    """A native command and the exit-code check PowerShell does not make. Its stderr must not
+    stop the script (Windows PowerShell turns redirected native stderr into error records):
+    the exit code decides."""
     program = command.split()[0]
-    return (f"{command}\n"
-            f"if ($LASTEXITCODE -ne 0) {{ throw \"{program} exited $LASTEXITCODE\" }}")
+    return (f"$ErrorActionPreference = 'Continue'\n{command}\n$code = $LASTEXITCODE\n"
+            "$ErrorActionPreference = 'Stop'\n"
+            f"if ($code -ne 0) {{ throw \"{program} exited $code\" }}")
 
 
 def _sid(account: str) -> str:
@@ -299,7 +305,8 @@ def _mismatch_rdp_key(ctx: FaultContext) -> FaultPlan:
 @builds("revoke_key_access")
 def _revoke_key_access(ctx: FaultContext, account: str) -> FaultPlan:
     return FaultPlan("revoke_key_access", {"account": account}, "powershell", _script(
-        RDP_KEY_PRELUDE.rstrip("\n"), _native(f"icacls $keyFile /remove:g {ps_quote(_sid(account))}")))
+        RDP_KEY_PRELUDE.rstrip("\n"),
+        _native(f"icacls $keyFile /remove:g {ps_quote(_sid(account))}")))
 
 
 @builds("deny_key_access")
@@ -449,7 +456,9 @@ def _set_clock_offset(ctx: FaultContext, seconds: float) -> FaultPlan:
 def _set_time_source_reachable(ctx: FaultContext, reachable: bool) -> FaultPlan:
     rule = ps_quote("name=" + NTP_RULE)
     if reachable:
-        lines = [f"netsh advfirewall firewall delete rule {rule} dir=out | Out-Null"]
+        lines = ["$ErrorActionPreference = 'Continue'",  # "No rules match" is fine here
+                 f"netsh advfirewall firewall delete rule {rule} dir=out | Out-Null",
+                 "exit 0"]
     else:
         lines = [_native(f"netsh advfirewall firewall add rule {rule} dir=out action=block "
                          "protocol=UDP remoteport=123")]

@@ -1,0 +1,932 @@
+"""The Vagrant backend: the lab's nodes are real Windows VMs (Vagrantfile at the repository root).
+
+Per cell: `start()` reuses the running VMs and restores their "rdplab-baseline" snapshot (or,
+the first time, runs `vagrant up` and takes that snapshot); faults are injected by running the
+PowerShell of vagrant_faults.py over WinRM; remediation scripts run for real (winrm_runner);
+`verify()` checks the VMs' state afterwards with testinfra's winrm backend; the probe connects
+over TCP from this machine to the host VM. `close()` restores the snapshot (or halts the VMs, or
+keeps them, per option). Every step lands in `records` (the cell journal's Vagrant part) and, in
+short, in the model node's journal.
+
+The model nodes stay: the probe's client settings (resolver, CredSSP policy, MRU0) come from
+the client model, so faults and remediations are applied to the model too ("mirror"), and the
+model's prediction is journalled next to what the real VM did.
+
+Nothing here can run without Vagrant, a provider and the Windows boxes; `start()` refuses with
+VagrantUnavailable naming what is missing. Mapping and credentials: see VagrantOptions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..pwsh.remediation import (
+    TARGETS,
+    Remediation,
+    RemediationError,
+    load_remediation,
+)
+from ..pwsh.remediation import run_remediation as run_model_remediation
+from ..pwsh.result import RemediationResult, ScriptResult
+from ..windows import faults as model_faults
+from ..windows.node import WindowsNode
+from ..windows.registry import (
+    CREDSSP_PARAMETERS,
+    MSTSC_DEFAULT,
+    RDP_TCP,
+    SCHANNEL_PROTOCOLS,
+    TERMINAL_SERVER,
+)
+from . import vagrant_faults
+from .base import ADDRESSES, RDP_PORT, Lab, NotEmulated
+from .definition import LabSpec
+from .winrm_runner import (
+    LabError,
+    LabTimeout,
+    RunResult,
+    WinRMRunner,
+    WinRMTarget,
+    call_with_deadline,
+    encode_command,
+    ps_quote,
+)
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SNAPSHOT = "rdplab-baseline"
+ROLES = ("client", "host", "gateway")
+# Public boxes that fit (Vagrant Cloud, VirtualBox/Hyper-V/VMware); any box with WinRM works.
+DEFAULT_BOXES = {
+    "windows-11": "gusztavvargadr/windows-11",
+    "windows-server-2022": "gusztavvargadr/windows-server-2022-standard",
+}
+DEFAULT_WINRM_CREDENTIALS = ("vagrant", "vagrant")  # the convention of public Windows boxes
+ON_CLOSE = ("restore", "halt", "keep")
+
+
+class VagrantUnavailable(LabError):
+    """Something the Vagrant lab needs is missing on this machine (named in the message)."""
+
+
+def box_env_var(os_id: str) -> str:
+    """RDPLAB_BOX_<OS>: windows-server-2008r2 -> RDPLAB_BOX_WINDOWS_SERVER_2008R2."""
+    return "RDPLAB_BOX_" + re.sub(r"[^A-Z0-9]", "_", os_id.upper())
+
+
+def box_for(os_id: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The box for an OS profile: $RDPLAB_BOX_<OS>, else the default, else None (the
+    Vagrantfile applies the same rule)."""
+    env = os.environ if env is None else env
+    return env.get(box_env_var(os_id)) or DEFAULT_BOXES.get(os_id)
+
+
+def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        return float(env.get(name, default))
+    except ValueError:
+        raise LabError(f"${name} must be a number of seconds, not {env[name]!r}") from None
+
+
+@dataclass
+class VagrantOptions:
+    """How the lab reaches its VMs. `from_env()` reads the documented environment variables:
+
+    RDPLAB_VAGRANT_ROOT (the directory of the Vagrantfile; default the repository root),
+    RDPLAB_VAGRANT_PROVIDER, RDPLAB_VAGRANT_ON_CLOSE (restore|halt|keep),
+    RDPLAB_WINRM_USER / RDPLAB_WINRM_PASSWORD (default vagrant/vagrant), per node
+    RDPLAB_WINRM_USER_<ROLE> / RDPLAB_WINRM_PASSWORD_<ROLE>, RDPLAB_WINRM_PORT (5985),
+    RDPLAB_VM_ADDRESS_<ROLE> (default the model address), RDPLAB_GATEWAY=1 (a gateway VM
+    even when the lab has none), RDPLAB_VAGRANT_MIRROR_MODEL=0 (do not apply to the model),
+    RDPLAB_VAGRANT_<X>_TIMEOUT in seconds for X in UP, SNAPSHOT, HALT, WINRM, FAULT,
+    REMEDIATION, REBOOT, CHECK, MSTSC.
+    """
+
+    root: Path = REPO_ROOT
+    provider: str | None = None
+    on_close: str = "restore"
+    snapshot: str = SNAPSHOT
+    winrm_port: int = 5985
+    credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
+    addresses: dict[str, str] = field(default_factory=lambda: dict(ADDRESSES))
+    gateway: bool = False
+    mirror_model: bool = True
+    up_timeout: float = 3600.0
+    snapshot_timeout: float = 900.0
+    halt_timeout: float = 600.0
+    query_timeout: float = 120.0  # status, box list, snapshot list
+    winrm_timeout: float = 900.0  # until WinRM answers after up / restore
+    fault_timeout: float = 300.0
+    remediation_timeout: float = 1800.0
+    reboot_timeout: float = 1200.0
+    check_timeout: float = 120.0
+    mstsc_timeout: float = 120.0
+    env: dict[str, str] = field(default_factory=dict)  # what box_for() reads
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> VagrantOptions:
+        env = dict(os.environ if env is None else env)
+        user = env.get("RDPLAB_WINRM_USER", DEFAULT_WINRM_CREDENTIALS[0])
+        password = env.get("RDPLAB_WINRM_PASSWORD", DEFAULT_WINRM_CREDENTIALS[1])
+        credentials = {
+            role: (env.get(f"RDPLAB_WINRM_USER_{role.upper()}", user),
+                   env.get(f"RDPLAB_WINRM_PASSWORD_{role.upper()}", password))
+            for role in ROLES
+        }
+        addresses = {role: env.get(f"RDPLAB_VM_ADDRESS_{role.upper()}", address)
+                     for role, address in ADDRESSES.items()}
+        on_close = env.get("RDPLAB_VAGRANT_ON_CLOSE", "restore")
+        if on_close not in ON_CLOSE:
+            raise LabError(f"$RDPLAB_VAGRANT_ON_CLOSE must be one of {ON_CLOSE}, not {on_close!r}")
+        options = cls(
+            root=Path(env.get("RDPLAB_VAGRANT_ROOT", REPO_ROOT)),
+            provider=env.get("RDPLAB_VAGRANT_PROVIDER") or None, on_close=on_close,
+            winrm_port=int(env.get("RDPLAB_WINRM_PORT", 5985)), credentials=credentials,
+            addresses=addresses, gateway=env.get("RDPLAB_GATEWAY", "0") == "1",
+            mirror_model=env.get("RDPLAB_VAGRANT_MIRROR_MODEL", "1") != "0", env=env,
+        )
+        for name in ("up", "snapshot", "halt", "winrm", "fault", "remediation", "reboot",
+                     "check", "mstsc"):
+            var = f"RDPLAB_VAGRANT_{name.upper()}_TIMEOUT"
+            setattr(options, f"{name}_timeout", _env_float(env, var,
+                                                           getattr(options, f"{name}_timeout")))
+        return options
+
+    def credentials_for(self, role: str) -> tuple[str, str]:
+        return self.credentials.get(role, DEFAULT_WINRM_CREDENTIALS)
+
+
+def vm_targets(spec: LabSpec, options: VagrantOptions) -> dict[str, WinRMTarget]:
+    """Lab node -> VM: the Vagrant machine is named after the role, at the node's address."""
+    targets = {}
+    for role in spec.nodes:
+        user, password = options.credentials_for(role)
+        targets[role] = WinRMTarget(role, role, options.addresses.get(role, ADDRESSES[role]),
+                                    user, password, port=options.winrm_port)
+    return targets
+
+
+def required_boxes(spec: LabSpec, options: VagrantOptions) -> dict[str, str]:
+    """role -> box name; VagrantUnavailable naming the variable when an OS has no box."""
+    boxes = {}
+    for role, node in spec.nodes.items():
+        box = box_for(node.os, options.env or None)
+        if box is None:
+            raise VagrantUnavailable(
+                f"no Vagrant box for OS {node.os} (the {role} node {node.name} of lab "
+                f"{spec.name}): set ${box_env_var(node.os)} to a box you built or added "
+                "(docs/vagrant.md lists what fits)")
+        boxes[role] = box
+    return boxes
+
+
+def preflight(root: Path) -> Any:
+    """The python-vagrant module, once everything the lab needs here is present; otherwise
+    VagrantUnavailable saying what is missing (python-vagrant, pywinrm, `vagrant`, Vagrantfile)."""
+    try:
+        import vagrant
+    except ImportError:
+        raise VagrantUnavailable("python-vagrant is not installed: pip install "
+                                 "'rdplab[vagrant]' (python-vagrant, pywinrm, "
+                                 "pytest-testinfra)") from None
+    try:
+        import winrm  # noqa: F401
+    except ImportError:
+        raise VagrantUnavailable("pywinrm is not installed: pip install 'rdplab[vagrant]'"
+                                 ) from None
+    if not vagrant.get_vagrant_executable():
+        raise VagrantUnavailable(
+            "the `vagrant` binary is not on PATH: the Vagrant lab needs Vagrant, a provider "
+            "(VirtualBox, libvirt, Hyper-V) and the Windows boxes; use the loopback or netns "
+            "backend on a machine without them")
+    if not (Path(root) / "Vagrantfile").is_file():
+        raise VagrantUnavailable(f"no Vagrantfile in {root} (set $RDPLAB_VAGRANT_ROOT)")
+    return vagrant
+
+
+@functools.cache
+def _killable(base: type) -> type:
+    """python-vagrant's class with its subprocesses in their own process group, so that a
+    timed-out `vagrant` (and the provider tools it started) can be stopped."""
+
+    class Killable(base):  # type: ignore[misc, valid-type]
+        _rdplab_proc: subprocess.Popen[bytes] | None = None
+
+        def _call_vagrant_command(self, args: list[Any]) -> None:
+            command = self._make_vagrant_command(args)
+            with self.out_cm() as out, self.err_cm() as err:
+                proc = subprocess.Popen(command, cwd=self.root, stdout=out, stderr=err,
+                                        env=self.env, start_new_session=True)
+                self._rdplab_proc = proc
+                code = proc.wait()
+            if code:
+                raise subprocess.CalledProcessError(code, command)
+
+        def _run_vagrant_command(self, args: list[Any]) -> str:
+            command = self._make_vagrant_command(args)
+            with self.err_cm() as err:
+                proc = subprocess.Popen(command, cwd=self.root, stdout=subprocess.PIPE,
+                                        stderr=err, env=self.env, start_new_session=True)
+                self._rdplab_proc = proc
+                output, _ = proc.communicate()
+            if proc.returncode:
+                raise subprocess.CalledProcessError(proc.returncode, command, output)
+            return output.decode("utf-8", "replace")
+
+        def rdplab_kill(self) -> None:
+            proc = self._rdplab_proc
+            if proc is not None and proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+
+    Killable.__name__ = f"Killable{base.__name__}"
+    return Killable
+
+
+class VagrantControl:
+    """python-vagrant calls, each bounded in time and recorded."""
+
+    def __init__(self, module: Any, root: Path, env: dict[str, str], log_path: Path,
+                 record: Callable[..., dict[str, Any]], provider: str | None = None) -> None:
+        self.root, self.log_path, self.record, self.provider = root, log_path, record, provider
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_cm = module.make_file_cm(str(log_path)) if hasattr(module, "make_file_cm") else None
+        self.vagrant = _killable(module.Vagrant)(root=str(root), env=env, out_cm=log_cm,
+                                                 err_cm=log_cm)
+
+    def call(self, command: str, method: str, *args: Any, timeout: float, **kwargs: Any) -> Any:
+        start = time.monotonic()
+        fn = getattr(self.vagrant, method)
+        kill = getattr(self.vagrant, "rdplab_kill", None)
+        try:
+            value = call_with_deadline(lambda: fn(*args, **kwargs), timeout,
+                                       f"vagrant {command}", on_timeout=kill)
+        except LabTimeout as exc:
+            self.record("vagrant", command=command, ok=False, timed_out=True,
+                        duration=round(time.monotonic() - start, 3), error=str(exc))
+            raise LabTimeout(f"`vagrant {command}` did not finish within {timeout:g} s "
+                             f"(stopped; output in {self.log_path})") from None
+        except subprocess.CalledProcessError as exc:
+            self.record("vagrant", command=command, ok=False, exit_code=exc.returncode,
+                        duration=round(time.monotonic() - start, 3))
+            raise LabError(f"`vagrant {command}` failed with exit code {exc.returncode} "
+                           f"(output in {self.log_path})") from None
+        except (OSError, RuntimeError) as exc:
+            self.record("vagrant", command=command, ok=False, error=str(exc),
+                        duration=round(time.monotonic() - start, 3))
+            raise LabError(f"`vagrant {command}`: {exc}") from exc
+        self.record("vagrant", command=command, ok=True,
+                    duration=round(time.monotonic() - start, 3))
+        return value
+
+    def status(self, timeout: float) -> dict[str, str]:
+        return {s.name: s.state for s in self.call("status", "status", timeout=timeout)}
+
+    def box_names(self, timeout: float) -> set[tuple[str, str | None]]:
+        return {(b.name, b.provider) for b in self.call("box list", "box_list", timeout=timeout)}
+
+    def snapshot_count(self, name: str, timeout: float) -> int:
+        lines = self.call("snapshot list", "snapshot_list", timeout=timeout)
+        return sum(1 for line in lines if line.strip() == name)
+
+    def up(self, timeout: float) -> None:
+        self.call("up" + (f" --provider={self.provider}" if self.provider else ""), "up",
+                  timeout=timeout, provider=self.provider)
+
+    def snapshot_save(self, name: str, timeout: float) -> None:
+        self.call(f"snapshot save {name}", "snapshot_save", name, timeout=timeout)
+
+    def snapshot_restore(self, name: str, timeout: float) -> None:
+        self.call(f"snapshot restore {name}", "snapshot_restore", name, timeout=timeout)
+
+    def halt(self, timeout: float) -> None:
+        self.call("halt", "halt", timeout=timeout)
+
+
+class HeldConnections:
+    """TCP connections this machine opens to the host and holds, sending nothing: the
+    'incomplete connections' of set_incomplete_connections, for real."""
+
+    def __init__(self) -> None:
+        self.sockets: list[socket.socket] = []
+
+    def open(self, address: str, port: int, count: int, timeout: float) -> dict[str, Any]:
+        self.close()
+        with contextlib.suppress(ImportError, ValueError, OSError):
+            import resource
+
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            want = count + 256
+            if soft != resource.RLIM_INFINITY and soft < want:
+                resource.setrlimit(resource.RLIMIT_NOFILE,
+                                   (want if hard == resource.RLIM_INFINITY else min(want, hard),
+                                    hard))
+        error = None
+        for _ in range(count):
+            try:
+                self.sockets.append(socket.create_connection((address, port), timeout=timeout))
+            except OSError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                break
+        return {"address": address, "port": port, "requested": count,
+                "opened": len(self.sockets), "error": error}
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        self.sockets.clear()
+
+
+# -- state checks after a remediation (testinfra, winrm backend) ---------------------------------
+
+@dataclass(frozen=True)
+class StateCheck:
+    """A PowerShell expression printing one value, and the value the remediation should leave.
+    `role` is client, host, or "target" (every node the remediation ran on)."""
+
+    role: str
+    name: str
+    script: str
+    expect: str
+
+
+def service_running(name: str, role: str = "host") -> StateCheck:
+    return StateCheck(role, f"service {name} running",
+                      f"(Get-Service -Name {ps_quote(name)}).Status", "Running")
+
+
+def registry_value(path: str, name: str, expect: Any, role: str = "host") -> StateCheck:
+    key = ps_quote("Registry::" + path)
+    return StateCheck(role, f"{path}\\{name} = {expect}",
+                      f"(Get-ItemProperty -LiteralPath {key} -Name {ps_quote(name)} "
+                      f"-ErrorAction SilentlyContinue).{ps_quote(name)}", str(expect))
+
+
+def rdp_listening(port: int = RDP_PORT) -> StateCheck:
+    return StateCheck("host", f"TCP {port} listening",
+                      f"[bool](netstat -an | Select-String -Pattern ':{port}\\s+\\S+\\s+LISTENING' "
+                      "-Quiet)", "True")
+
+
+RDP_CERTIFICATE_VALID = StateCheck(
+    "host", "a valid certificate in LocalMachine\\Remote Desktop",
+    "[bool](@(Get-ChildItem -Path 'Cert:\\LocalMachine\\Remote Desktop' | Where-Object "
+    "{ $_.NotBefore -lt (Get-Date) -and $_.NotAfter -gt (Get-Date) }).Count)", "True")
+RDP_KEY_READABLE = StateCheck(
+    "host", "NETWORK SERVICE may read the RDP key",
+    vagrant_faults.RDP_KEY_PRELUDE
+    + "[bool]((icacls $keyFile) -match 'NETWORK SERVICE:.*\\((R|RX|M|F)\\)')", "True")
+MACHINEKEYS_PRESENT = StateCheck(
+    "host", "MachineKeys folder present",
+    "Test-Path -LiteralPath \"$env:ProgramData\\Microsoft\\Crypto\\RSA\\MachineKeys\"", "True")
+ALWAYS = (service_running("TermService"), rdp_listening())
+# What each remediation should leave behind; the sidecars would be the better home (a `checks:`
+# field), which needs the sidecar loader to accept it.
+REMEDIATION_CHECKS: dict[str, tuple[StateCheck, ...]] = {
+    "client-allow-vulnerable-credssp": (
+        registry_value(CREDSSP_PARAMETERS, "AllowEncryptionOracle", 2, "client"),),
+    "host-allow-vulnerable-credssp": (
+        registry_value(CREDSSP_PARAMETERS, "AllowEncryptionOracle", 2),),
+    "connect-by-ip": (registry_value(MSTSC_DEFAULT, "MRU0", "{host.address}", "client"),),
+    "disable-nla": (registry_value(RDP_TCP, "UserAuthentication", 0),),
+    "enable-rdp-firewall-rules": (StateCheck(
+        "host", "Remote Desktop firewall rules enabled",
+        "[bool](@(Get-NetFirewallRule -DisplayGroup 'Remote Desktop' | Where-Object "
+        "{ $_.Enabled -eq 'True' }).Count)", "True"),),
+    "enable-tls12-on-host": (
+        registry_value(SCHANNEL_PROTOCOLS + "\\TLS 1.2\\Server", "Enabled", 1),),
+    "lower-client-mtu": (StateCheck(
+        "client", "VPN interface MTU 1400",
+        "(Get-NetIPInterface -InterfaceAlias 'VPN' -AddressFamily IPv4).NlMtu", "1400"),),
+    "raise-connection-limit": (
+        registry_value(TERMINAL_SERVER, "MaxOutstandingConnections", 65536),),
+    "reboot-both": (service_running("TermService"),),
+    "rename-machinekeys-reboot": (MACHINEKEYS_PRESENT, RDP_CERTIFICATE_VALID),
+    "renew-rdp-certificate": (RDP_CERTIFICATE_VALID,),
+    "reset-machinekeys-acl": (RDP_KEY_READABLE,),
+    "restart-rdp-service": (service_running("TermService"),),
+    "resync-clock": (service_running("W32Time", "target"),),
+    "update-client": (),
+    "update-host": (),
+}
+
+
+def mstsc_script(target: str, user: str, password: str, wait_seconds: int) -> str:
+    """PowerShell for the client VM: mstsc connects to `target` in the interactive session of
+    the WinRM user (autologon, set up by the Vagrantfile), and the RDP client's event log
+    (Microsoft-Windows-TerminalServices-RDPClient/Operational) is read back as EVENT lines."""
+    inner = "\n".join((
+        f"& cmdkey.exe {ps_quote('/generic:TERMSRV/' + target)} {ps_quote('/user:' + user)} "
+        f"{ps_quote('/pass:' + password)} | Out-Null",
+        "Start-Process -FilePath 'mstsc.exe' -ArgumentList 'C:\\rdplab\\mstsc\\attempt.rdp'",
+    ))
+    rdp_lines = ", ".join(ps_quote(line) for line in (
+        f"full address:s:{target}", f"username:s:{user}", "prompt for credentials:i:0",
+        "authentication level:i:2", "screen mode id:i:1", "desktopwidth:i:1024",
+        "desktopheight:i:768"))
+    return "\n".join((
+        "$ErrorActionPreference = 'Stop'",
+        "$log = 'Microsoft-Windows-TerminalServices-RDPClient/Operational'",
+        "New-Item -ItemType Directory -Path 'C:\\rdplab\\mstsc' -Force | Out-Null",
+        f"Set-Content -LiteralPath 'C:\\rdplab\\mstsc\\attempt.rdp' -Encoding Unicode "
+        f"-Value @({rdp_lines})",
+        "Get-Process -Name mstsc -ErrorAction SilentlyContinue | Stop-Process -Force",
+        "$start = Get-Date",
+        "$action = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument "
+        f"'-NoProfile -WindowStyle Hidden -EncodedCommand {encode_command(inner)}'",
+        "$principal = New-ScheduledTaskPrincipal -UserId $env:USERNAME -LogonType Interactive",
+        "Register-ScheduledTask -TaskName 'rdplab-mstsc' -Action $action "
+        "-Principal $principal -Force | Out-Null",
+        "Start-ScheduledTask -TaskName 'rdplab-mstsc'",
+        f"for ($i = 0; $i -lt {int(wait_seconds)}; $i++) {{",
+        "  $done = Get-WinEvent -FilterHashtable @{LogName = $log; Id = 1026; "
+        "StartTime = $start} -ErrorAction SilentlyContinue",
+        "  if ($done) { break }",
+        "  Start-Sleep -Seconds 1",
+        "}",
+        "Get-WinEvent -FilterHashtable @{LogName = $log; StartTime = $start} "
+        "-ErrorAction SilentlyContinue | Sort-Object TimeCreated | ForEach-Object "
+        "{ 'EVENT|{0}|{1}|{2}' -f $_.Id, $_.TimeCreated.ToUniversalTime().ToString('o'), "
+        "($_.Message -replace '\\s+', ' ') }",
+        "Get-Process -Name mstsc -ErrorAction SilentlyContinue | Stop-Process -Force",
+        "Unregister-ScheduledTask -TaskName 'rdplab-mstsc' -Confirm:$false",
+    )) + "\n"
+
+
+def parse_mstsc_events(stdout: str) -> dict[str, Any]:
+    events = []
+    for line in stdout.splitlines():
+        if line.startswith("EVENT|"):
+            _, event_id, when, message = [*line.split("|", 3), "", "", ""][:4]
+            events.append({"id": int(event_id) if event_id.isdigit() else event_id,
+                           "time": when, "message": message})
+    reason = None
+    for event in events:
+        if event["id"] == 1026:
+            found = re.search(r"Reason\s*=\s*(\d+)", event["message"])
+            if found:
+                reason = int(found.group(1))
+    return {"events": events, "disconnect_reason": reason,
+            "disconnect_hex": None if reason is None else f"0x{reason:X}",
+            "extended_reason": None,
+            "outcome": "disconnected" if reason is not None
+            else "no disconnect within the wait (connected, or a dialog is waiting)"}
+
+
+def _lab_user_script(user: str, password: str) -> str:
+    return "\n".join((
+        "$ErrorActionPreference = 'Stop'",
+        f"$name = {ps_quote(user)}",
+        f"$password = {ps_quote(password)}",
+        "$computer = [ADSI]\"WinNT://$env:COMPUTERNAME,computer\"",
+        "$existing = Get-WmiObject -Class Win32_UserAccount -Filter "
+        "\"LocalAccount=True AND Name='$name'\"",
+        "if ($existing) { $user = [ADSI]\"WinNT://$env:COMPUTERNAME/$name,user\" } "
+        "else { $user = $computer.Create('User', $name) }",
+        "$user.SetPassword($password)",
+        "$user.SetInfo()",
+        "$user.UserFlags.Value = $user.UserFlags.Value -bor 0x10000  # password never expires",
+        "$user.SetInfo()",
+        "$group = [ADSI]\"WinNT://$env:COMPUTERNAME/Remote Desktop Users,group\"",
+        "if (-not $group.IsMember($user.ADsPath)) { $group.Add($user.ADsPath) }",
+    )) + "\n"
+
+
+def _clock_script(epoch_ms: int) -> str:
+    return (
+        "$ErrorActionPreference = 'Stop'\n"
+        "$before = (Get-Date).ToUniversalTime().ToString('o')\n"
+        "$utc = (New-Object DateTime 1970, 1, 1, 0, 0, 0, ([DateTimeKind]::Utc))"
+        f".AddMilliseconds({int(epoch_ms)})\n"
+        "Set-Date -Date $utc.ToLocalTime() | Out-Null\n"
+        "$before\n"
+    )
+
+
+class VagrantLab(Lab):
+    """Real Windows VMs; see the module docstring. Extra API for the matrix: inject(),
+    run_remediation(), verify(), mstsc_attempt(), records."""
+
+    backend = "vagrant"
+
+    def __init__(self, spec: LabSpec, workdir: Path, nodes: dict[str, WindowsNode], *,
+                 options: VagrantOptions | None = None,
+                 session_factory: Callable[..., Any] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(spec, workdir, nodes)
+        self.options = options or VagrantOptions.from_env()
+        self.targets = vm_targets(spec, self.options)
+        self.records: list[dict[str, Any]] = []
+        self._session_factory = session_factory
+        self._sleep = sleep
+        self._runners: dict[str, WinRMRunner] = {}
+        self._control: VagrantControl | None = None
+        self._held = HeldConnections()
+        self._started = False
+        self._closed = False
+        self._dirty = False
+        self.dotfile = Path(self.options.root) / ".vagrant" / f"rdplab-{spec.name}"
+
+    # -- journal -------------------------------------------------------------------------------
+
+    def _record(self, step: str, **data: Any) -> dict[str, Any]:
+        entry = {"seq": len(self.records) + 1,
+                 "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                 "step": step, **data}
+        self.records.append(entry)
+        return entry
+
+    def _note_on_node(self, role: str, what: str, after: Any) -> None:
+        node = self.nodes.get(role)
+        if node is not None:
+            node.journal.record("vm", what, None, after)
+
+    # -- Vagrant -------------------------------------------------------------------------------
+
+    def vagrant_env(self) -> dict[str, str]:
+        """What the Vagrantfile reads: the lab, its user, the gateway switch, credentials."""
+        user, password = self.spec.user
+        winrm_user, winrm_password = self.options.credentials_for("client")
+        env = dict(os.environ)
+        env.update(self.options.env)
+        env.update({
+            "RDPLAB_LAB": str(self.spec.path), "RDPLAB_LAB_USER": user,
+            "RDPLAB_LAB_PASSWORD": password,
+            "RDPLAB_GATEWAY": "1" if self.spec.has_gateway or self.options.gateway else "0",
+            "RDPLAB_WINRM_USER": winrm_user, "RDPLAB_WINRM_PASSWORD": winrm_password,
+            "VAGRANT_DOTFILE_PATH": str(self.dotfile),
+        })
+        for role, address in self.options.addresses.items():
+            env[f"RDPLAB_VM_ADDRESS_{role.upper()}"] = address
+        return env
+
+    def control(self) -> VagrantControl:
+        if self._control is None:
+            module = preflight(Path(self.options.root))
+            self._control = VagrantControl(module, Path(self.options.root), self.vagrant_env(),
+                                           self.dotfile / "vagrant.log", self._record,
+                                           self.options.provider)
+        return self._control
+
+    def runner(self, role: str) -> WinRMRunner:
+        if role not in self.targets:
+            raise LabError(f"the lab has no {role} VM")
+        if role not in self._runners:
+            self._runners[role] = WinRMRunner(self.targets[role],
+                                              session_factory=self._session_factory,
+                                              sleep=self._sleep)
+        return self._runners[role]
+
+    def _state_path(self) -> Path:
+        return self.dotfile / "rdplab-state.json"
+
+    def _baseline_clean(self) -> bool:
+        try:
+            state = json.loads(self._state_path().read_text())
+        except (OSError, ValueError):
+            return False
+        return state.get("baseline") == "clean" and state.get("lab") == str(self.spec.path)
+
+    def _write_state(self, clean: bool) -> None:
+        with contextlib.suppress(OSError):
+            self.dotfile.mkdir(parents=True, exist_ok=True)
+            self._state_path().write_text(json.dumps(
+                {"lab": str(self.spec.path), "baseline": "clean" if clean else "dirty",
+                 "snapshot": self.options.snapshot}))
+
+    def _mark_dirty(self) -> None:
+        if not self._dirty:
+            self._dirty = True
+            self._write_state(clean=False)
+
+    # -- the Lab interface ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Reuse the VMs at their baseline snapshot, or bring them up and take it."""
+        self._closed = False
+        opts = self.options
+        ctl = self.control()
+        boxes = required_boxes(self.spec, opts)
+        have = ctl.box_names(opts.query_timeout)
+        for role, box in boxes.items():
+            if not any(name == box and (opts.provider is None or provider == opts.provider)
+                       for name, provider in have):
+                node = self.spec.nodes[role]
+                raise VagrantUnavailable(
+                    f"Vagrant box {box!r} (the {role} node {node.name}, OS {node.os}) is not "
+                    f"installed: vagrant box add {box}"
+                    + (f" --provider {opts.provider}" if opts.provider else ""))
+        states = ctl.status(opts.query_timeout)
+        missing = [role for role in self.targets if role not in states]
+        if missing:
+            raise LabError(f"the Vagrantfile in {opts.root} defines no VM for "
+                           f"{', '.join(missing)} (gateway: set RDPLAB_GATEWAY=1)")
+        created = all(states[r] not in ("not_created", "not created") for r in self.targets)
+        snapshots = ctl.snapshot_count(opts.snapshot, opts.query_timeout) if created else 0
+        fresh = snapshots == 0
+        if 0 < snapshots < len(states):
+            raise LabError(f"only some VMs have the {opts.snapshot!r} snapshot: delete it "
+                           f"(vagrant snapshot delete {opts.snapshot}) or destroy the VMs")
+        if fresh:
+            ctl.up(opts.up_timeout)
+        elif all(states[r] == "running" for r in self.targets) and self._baseline_clean():
+            self._record("vagrant", command=f"snapshot restore {opts.snapshot}", ok=True,
+                         skipped="the VMs are at the baseline (restored when the last cell "
+                                 "closed)")
+        else:
+            ctl.snapshot_restore(opts.snapshot, opts.snapshot_timeout)
+        self._started = True
+        for role in self.targets:
+            boot = self.runner(role).wait_until_up(opts.winrm_timeout)
+            self._record("winrm", role=role, vm=self.targets[role].vm, ok=True,
+                         endpoint=self.targets[role].endpoint, boot_time=boot)
+        self._align_clocks()
+        self._ensure_lab_user()
+        if fresh:
+            self._baseline_checks()
+            ctl.snapshot_save(opts.snapshot, opts.snapshot_timeout)
+        self._dirty = False
+        self._write_state(clean=True)  # until the cell changes something (_mark_dirty)
+
+    def sync(self) -> None:
+        """Nothing to do: the VMs' state is real."""
+
+    def connect(self, address: str, port: int, timeout: float) -> socket.socket:
+        """TCP from this machine to a VM (model addresses map to the VMs' addresses)."""
+        role = next((r for r, a in ADDRESSES.items() if a == address), None)
+        real = self.targets[role].address if role in self.targets else address
+        self._mark_dirty()  # a logon leaves a session on the host
+        sock = socket.create_connection((real, port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def unsupported(self, requirement: str) -> str | None:
+        if requirement == "netns":
+            return ("the Vagrant lab's VMs share one private network with no device between "
+                    "them: path faults need the netns backend")
+        return super().unsupported(requirement)
+
+    def apply_network_fault(self, action: str, args: dict[str, Any]) -> None:
+        raise NotEmulated(f"network fault {action!r}: the Vagrant lab has no VPN path between "
+                          "the VMs (use the netns backend)", needs="netns")
+
+    def close(self) -> None:
+        """Release held connections, then restore the snapshot / halt / keep (per option).
+        Never raises: a failed restore is journalled and the next start() restores."""
+        if self._closed:
+            return
+        self._closed = True
+        self._held.close()
+        if not self._started or self._control is None:
+            return
+        opts = self.options
+        try:
+            if opts.on_close == "restore":
+                if self._dirty or not self._baseline_clean():
+                    self._control.snapshot_restore(opts.snapshot, opts.snapshot_timeout)
+                    self._write_state(clean=True)
+            elif opts.on_close == "halt":
+                self._control.halt(opts.halt_timeout)
+        except LabError as exc:
+            log.warning("vagrant lab close: %s", exc)
+            self._record("close", ok=False, error=str(exc))
+
+    # -- faults --------------------------------------------------------------------------------
+
+    def inject(self, role: str, action: str, args: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+        """Inject one scenario fault on the VM for real, then on the model node.
+
+        FaultError for an unknown action or bad arguments, NotEmulated for one a real VM
+        cannot do (both before anything changes), LabError/LabTimeout when the VM fails.
+        """
+        if role == "network":
+            self.apply_network_fault(action, dict(args or {}))
+        node = self.nodes.get(role)
+        if node is None or role not in self.targets:
+            raise LabError(f"the lab has no {role} node")
+        context = vagrant_faults.FaultContext(role, node.profile.id, self.targets[role].address)
+        fault = vagrant_faults.plan(action, args, context)
+        self._mark_dirty()
+        entry = self._record("fault", role=role, vm=self.targets[role].vm, **fault.to_journal())
+        if fault.kind == "runner":
+            port = self.nodes["host"].listening_port() or RDP_PORT
+            entry["held"] = self._held.open(self.targets["host"].address, port,
+                                            int(fault.args["count"]), timeout=5.0)
+        else:
+            runner = self.runner(role)
+            result = runner.run_ps(fault.script, self.options.fault_timeout,
+                                   what=f"fault:{action}")
+            entry["run"] = result.to_journal()
+            self._raise_for(result, f"fault {action} on the {role} VM")
+            if fault.restart:
+                entry["restart"] = runner.restart(self.options.reboot_timeout).to_journal()
+        entry["ok"] = True
+        self._note_on_node(role, f"fault {action} (real)", fault.note or "injected")
+        if self.options.mirror_model:
+            try:
+                model_faults.inject(node, action, args)
+                entry["model"] = "applied"
+            except Exception as exc:  # the model's view is journalled, the VM's stands
+                entry["model"] = f"{type(exc).__name__}: {exc}"
+        return entry
+
+    @staticmethod
+    def _raise_for(result: RunResult, doing: str) -> None:
+        if result.timed_out:
+            raise LabTimeout(f"{doing}: no result within {result.duration:g} s")
+        if result.error:
+            raise LabError(f"{doing}: WinRM failed: {result.error}")
+        if result.exit_code != 0:
+            detail = (result.stderr or result.stdout).strip() or "no output"
+            raise LabError(f"{doing}: exit code {result.exit_code}: {detail}")
+
+    # -- remediations --------------------------------------------------------------------------
+
+    def bind_parameters(self, remediation: Remediation) -> dict[str, str]:
+        """The sidecar's parameters from the real VMs (addresses) and the nodes (names)."""
+        bound: dict[str, str] = {}
+        for name, spec in remediation.parameters.items():
+            role, _, attr = spec.partition(".")
+            node = self.nodes.get(role)
+            if node is None:
+                continue
+            if attr == "address":
+                bound[name] = self.targets[role].address
+            else:
+                bound[name] = node.fqdn if attr == "fqdn" else node.computer_name
+        return bound
+
+    def run_remediation(self, remediation: Remediation | Path,
+                        params: dict[str, Any] | None = None) -> RemediationResult:
+        """Run the remediation's .ps1, unchanged, on its target VM(s) over WinRM.
+
+        A script that fails is a result (exit code and errors in the ScriptResult); a
+        transport failure or a timeout is a LabError / LabTimeout.
+        """
+        rem = remediation if isinstance(remediation, Remediation) else \
+            load_remediation(Path(remediation))
+        bound: dict[str, Any] = {**self.bind_parameters(rem), **(params or {})}
+        result = RemediationResult(rem.id)
+        self._mark_dirty()
+        for role in TARGETS[rem.target]:
+            if role not in self.nodes or role not in self.targets:
+                raise RemediationError(str(rem.sidecar), "target", f"the lab has no {role} node")
+            run = self.runner(role).run_file(rem.script, self.options.remediation_timeout,
+                                             params=bound,
+                                             reboot_timeout=self.options.reboot_timeout)
+            entry = self._record("remediation", remediation=rem.id, target=rem.target,
+                                 **run.to_journal())
+            self._raise_for_transport(run, f"remediation {rem.id} on the {role} VM")
+            node = self.nodes[role]
+            result.results.append(ScriptResult(
+                file=rem.script.name, node=node.name, output=run.stdout.splitlines(),
+                errors=[line for line in run.stderr.splitlines() if line.strip()],
+                rebooted=run.rebooted, exit_code=run.exit_code or 0))
+            self._note_on_node(role, f"remediation {rem.id} (real)",
+                               {"exit_code": run.exit_code, "rebooted": run.rebooted})
+            entry["ok"] = run.ok
+        if self.options.mirror_model:
+            try:
+                predicted = run_model_remediation(rem, self.nodes, params)
+                self._record("model", remediation=rem.id, prediction=predicted.to_json())
+            except Exception as exc:
+                self._record("model", remediation=rem.id, error=f"{type(exc).__name__}: {exc}")
+        return result
+
+    @staticmethod
+    def _raise_for_transport(result: RunResult, doing: str) -> None:
+        if result.timed_out:
+            raise LabTimeout(f"{doing}: no result within {result.duration:g} s")
+        if result.error:
+            raise LabError(f"{doing}: WinRM failed: {result.error}")
+
+    # -- checks (testinfra) ----------------------------------------------------------------------
+
+    def testinfra_host(self, role: str) -> Any:
+        """A testinfra Host on the VM through its winrm backend (credentials set directly:
+        testinfra's host spec cannot carry every password)."""
+        try:
+            import testinfra.backend
+            import testinfra.host
+        except ImportError:
+            raise VagrantUnavailable("pytest-testinfra is not installed: pip install "
+                                     "'rdplab[vagrant]'") from None
+        target = self.targets[role]
+        spec = (f"winrm://{target.address}:{target.port}?no_ssl=true&no_verify_ssl=true"
+                f"&read_timeout_sec=30&operation_timeout_sec=20")
+        backend = testinfra.backend.get_backend(spec)
+        backend.conn_args.update(username=target.user, password=target.password)
+        host = testinfra.host.Host(backend)
+        backend.set_host(host)
+        return host
+
+    def checks_for(self, remediation: Remediation | str | None) -> list[tuple[str, StateCheck]]:
+        rem_id = remediation.id if isinstance(remediation, Remediation) else remediation
+        target = None
+        if isinstance(remediation, Remediation):
+            target = remediation.target
+        chosen: list[tuple[str, StateCheck]] = [(c.role, c) for c in ALWAYS]
+        for check in REMEDIATION_CHECKS.get(rem_id or "", ()):
+            roles = TARGETS[target] if check.role == "target" and target else (check.role,)
+            chosen += [(r, check) for r in roles if r in self.targets]
+        return chosen
+
+    def verify(self, remediation: Remediation | str | None = None) -> list[dict[str, Any]]:
+        """Check the VMs' state with testinfra (TermService, listener, and what the
+        remediation should leave); each result is journalled."""
+        results = []
+        for role, check in self.checks_for(remediation):
+            expect = check.expect.replace("{host.address}", self.targets["host"].address)
+            command = ("powershell -NoProfile -NonInteractive -EncodedCommand "
+                       + encode_command(check.script))
+            entry: dict[str, Any] = {"role": role, "check": check.name, "expected": expect}
+            try:
+                host = self.testinfra_host(role)
+                out = call_with_deadline(lambda h=host, c=command: h.run(c),
+                                         self.options.check_timeout, f"check {check.name}")
+                observed = out.stdout.strip()
+                entry.update(observed=observed, rc=out.rc, stderr=out.stderr.strip(),
+                             ok=out.rc == 0 and observed == expect)
+            except VagrantUnavailable:
+                raise
+            except Exception as exc:
+                entry.update(observed=None, ok=False, error=f"{type(exc).__name__}: {exc}")
+            self._record("check", via="testinfra winrm", **entry)
+            results.append(entry)
+        return results
+
+    # -- mstsc on the client VM (rdp-facts section 9) --------------------------------------------
+
+    def mstsc_attempt(self, wait_seconds: int = 60) -> dict[str, Any]:
+        """Have mstsc on the client VM connect to the host and report what the RDP client
+        logged (event 1026 carries the disconnect reason). The extended reason is not in
+        that log: reading it needs the ActiveX control, which this does not host."""
+        client = self.nodes["client"]
+        target = client.client_settings().connection_target or self.nodes["host"].fqdn
+        user, password = self.spec.user
+        script = mstsc_script(target, f"{self.spec.domain}\\{user}", password, wait_seconds)
+        run = self.runner("client").run_ps(script, self.options.mstsc_timeout + wait_seconds,
+                                           what="mstsc")
+        self._raise_for(run, "mstsc attempt on the client VM")
+        found = parse_mstsc_events(run.stdout)
+        self._record("mstsc", target=target, **found, run={
+            k: v for k, v in run.to_journal().items() if k != "stdout"})
+        return found
+
+    # -- start helpers ---------------------------------------------------------------------------
+
+    def _align_clocks(self) -> None:
+        """A restored snapshot brings back the snapshot's clock and the hypervisor's time
+        sync is off (for clock faults): set every VM to this machine's UTC time."""
+        for role in self.targets:
+            now_ms = int(time.time() * 1000)
+            run = self.runner(role).run_ps(_clock_script(now_ms), self.options.fault_timeout,
+                                           what="clock")
+            self._record("clock", role=role, ok=run.ok, vm_clock_before=run.stdout.strip(),
+                         set_to=dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).isoformat())
+            self._raise_for(run, f"aligning the {role} VM's clock")
+
+    def _ensure_lab_user(self) -> None:
+        """The lab's user, with the lab's password, may log on over RDP (host, gateway)."""
+        user, password = self.spec.user
+        for role in ("host", "gateway"):
+            if role not in self.targets:
+                continue
+            run = self.runner(role).run_ps(_lab_user_script(user, password),
+                                           self.options.fault_timeout, what="lab-user")
+            self._record("lab-user", role=role, user=user, ok=run.ok,
+                         stderr=run.stderr.strip() or None)
+            self._raise_for(run, f"creating the lab user {user} on the {role} VM")
+
+    def _baseline_checks(self) -> None:
+        """Before the snapshot: the host's listener must be up (else every cell is wrong)."""
+        check = ALWAYS[0]
+        run = self.runner("host").run_ps(check.script, self.options.check_timeout,
+                                         what="baseline-check")
+        self._record("baseline", check=check.name, observed=run.stdout.strip(), ok=run.ok)
+        self._raise_for(run, "the baseline check on the host VM")
+        if run.stdout.strip() != check.expect:
+            raise LabError(f"baseline: {check.name} is {run.stdout.strip()!r} on the host VM; "
+                           "the provisioning did not enable Remote Desktop")
+
+
+__all__ = ["DEFAULT_BOXES", "REMEDIATION_CHECKS", "SNAPSHOT", "HeldConnections", "StateCheck",
+           "VagrantControl", "VagrantLab", "VagrantOptions", "VagrantUnavailable", "box_env_var",
+           "box_for", "mstsc_script", "parse_mstsc_events", "preflight", "required_boxes",
+           "vm_targets"]
