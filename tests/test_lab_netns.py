@@ -257,6 +257,18 @@ def test_close_leaves_nothing_and_is_safe_twice(state_dir: Path) -> None:
         handle.lab.connect(ADDRESSES["host"], 3389, 1)
 
 
+def test_a_callers_workdir_is_left_to_the_caller(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    handle = LabHandle(load_lab("default"), "netns", workdir=workdir)
+    try:
+        with handle as lab:
+            assert outcome(probe(lab)) == "usable"
+    finally:
+        handle.lab.close()
+    assert workdir.is_dir() and any(workdir.iterdir())
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     from harness.lab.definition import load_lab

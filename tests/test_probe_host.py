@@ -446,3 +446,16 @@ def test_host_events_reach_the_sink_per_connection(host_pair: KeyPair, lab_ca: K
     assert outcome(first) == "usable"
     assert outcome(second) == "licensing/error_info:0x100"
     assert codes(second)["extended"] == "0x100"
+
+
+def test_unresolvable_name_is_a_dns_failure(lab_ca: KeyPair) -> None:
+    """The default connector resolves the name itself: its gaierror is a DNS failure (0x104),
+    not an unmapped connect error. (No real lookup: the test stays on loopback.)"""
+
+    def connect(host: str, port: int, timeout: float) -> socket.socket:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    result = probe(3389, "mstsc-win11", lab_ca, host="rdhost.lab.invalid", connect=connect)
+    assert outcome(result) == "tcp/dns_failed"
+    assert codes(result)["disconnect"] == "0x104"
+    assert result.exit_status() == EXIT_BY_STAGE["tcp"]

@@ -27,6 +27,10 @@ from harness.rdp.ntlm import NtlmInitiator
 
 Record = Callable[[str, str, float, dict[str, Any]], None]
 Transport = Literal["http", "websocket", "auto"]
+Connect = Callable[[str, int, float], socket.socket]
+# Verifies the gateway's certificate (DER) as the client would: None when acceptable, else the
+# OpenSSL X509_V_ERR_* code and its message (harness.rdp.certverify gives both).
+CertCheck = Callable[[bytes], tuple[int, str] | None]
 
 
 class GatewayError(RdpError):
@@ -101,10 +105,14 @@ class _Stages:
         return err
 
 
-_VERIFY_EVENTS = {9: "cert_not_yet_valid", 10: "cert_expired"}  # X509_V_ERR_* codes
+# X509_V_ERR_* codes; anything else (self-signed, unknown issuer, bad signature) is untrusted
+_VERIFY_EVENTS = {9: "cert_not_yet_valid", 10: "cert_expired", 62: "cert_name_mismatch",
+                  64: "cert_name_mismatch"}
 
 
 def _connect_event(exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return "dns_failed"
     if isinstance(exc, TimeoutError):
         return "timeout"
     if isinstance(exc, ConnectionRefusedError):
@@ -193,6 +201,8 @@ class _Opener:
     timeout: float
     record: Record | None
     workstation: str
+    connect_fn: Connect | None = None
+    cert_check: CertCheck | None = None
     conn_id: str = field(default_factory=tsgu.new_connection_id)
 
     def __post_init__(self) -> None:
@@ -205,7 +215,11 @@ class _Opener:
         if out:
             self.stages.begin("gateway_tcp")
         try:
-            sock = socket.create_connection((self.gateway_host, self.gateway_port), self.timeout)
+            if self.connect_fn is not None:
+                sock = self.connect_fn(self.gateway_host, self.gateway_port, self.timeout)
+            else:
+                sock = socket.create_connection((self.gateway_host, self.gateway_port),
+                                                self.timeout)
         except OSError as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
             raise self.stages.fail(f"TCP connect to the gateway failed: {reason}",
@@ -229,6 +243,17 @@ class _Opener:
             raise self.stages.fail(f"TLS handshake failed: {reason}", stage="gateway_tls",
                                    event="handshake_failed", channel=channel) from exc
         tls.settimeout(self.timeout)
+        if self.cert_check is not None:
+            der = tls.getpeercert(binary_form=True) or b""
+            problem = self.cert_check(der)
+            if problem is not None:
+                code, message = problem
+                tls.close()
+                raise self.stages.fail(
+                    f"certificate verification failed: {message}", stage="gateway_tls",
+                    event=_VERIFY_EVENTS.get(code, "cert_untrusted"), channel=channel,
+                    verify_code=code,
+                )
         if out:
             self.stages.ok(**_tls_detail(tls))
         return _HttpConn(tls)
@@ -465,20 +490,28 @@ def open_tunnel(
     record: Record | None = None,
     client_name: str = "RDPLAB-PROBE",
     workstation: str = "",
+    connect: Connect | None = None,
+    cert_check: CertCheck | None = None,
 ) -> GatewayTunnel:
     """Open an RD Gateway channel to target_host:target_port; GatewayError on failure.
 
     transport: "websocket" insists on the upgrade, "http" never asks for it, "auto" asks and falls
     back to the HTTP transport when the gateway answers 200 (as FreeRDP does). TLS: `ssl_context`
     wins; else a verifying context with `cafile` (verify=True) or one that accepts anything.
+    `cert_check` replaces OpenSSL's verification (the handshake accepts any certificate, then
+    the check decides, with the client's own clock and trust: the lab's probe). `connect` opens
+    the TCP connection to the gateway (default: socket.create_connection; the lab passes the
+    client node's stack).
     """
     if transport not in ("http", "websocket", "auto"):
         raise ValueError(f"transport must be http, websocket or auto, not {transport!r}")
     opener = _Opener(
         gateway_host=gateway_host, gateway_port=gateway_port, target_host=target_host,
         target_port=target_port, username=username, password=password, domain=domain,
-        transport=transport, ctx=_context(ssl_context, cafile, verify),
+        transport=transport,
+        ctx=_context(ssl_context, cafile, verify and cert_check is None),
         server_hostname=server_hostname, timeout=timeout, record=record, workstation=workstation,
+        connect_fn=connect, cert_check=cert_check,
     )
     tunnel = opener.open_http()
     tunnel.machine = tsgu.TsguClient(target_host, target_port, client_name=client_name)

@@ -554,7 +554,8 @@ class _Session:
 
     def _create_channel(self, request: tsgu.ChannelCreate) -> None:
         names = [n for n in (*request.resources, *request.alt_resources) if n]
-        allowed = [n for n in names if self.policy.resource_allowed(n, request.port)]
+        allowed = [n for n in names
+                   if self.policy.resource_allowed(n, request.port, self.user, self.domain)]
         if request.protocol != 3 or not allowed:
             self._note(f"resource {names[:1]} port {request.port} denied by the RAP",
                        EVENT_RAP_FAILED, resources=names, port=request.port)

@@ -4,27 +4,43 @@ client machine's state.
 
 A backend only decides how bytes travel (loopback sockets, kernel namespaces, real VMs); what
 the nodes do comes from the Windows model in every case.
+
+With a gateway node (labs/default.yaml: client -> VPN -> RD Gateway -> host), the client goes
+through the RD Gateway its mstsc settings name (Default.rdp); the emulated GatewayServer reads
+`gateway_policy()` from the gateway's model at each connection and reaches the host with
+`gateway_connect()`: the gateway's resolver and outbound firewall (model), then the backend's
+own `connect_from("gateway", ...)`, so every host-side fault acts through the gateway as well.
+A backend runs the gateway with `serve_gateway(listener)` while `gateway_serving()` says so.
 """
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import socket
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..gateway.policy import GatewayPolicy
 from ..host.policy import HostPolicy
 from ..probe.profiles import ClientProfile
 from ..probe.result import ProbeResult
 from ..probe.runner import ProbeOptions, ProbeTarget, run_probe
 from ..rdp import events as ev
 from ..rdp.x224 import Protocol
+from ..windows.gateway import HTTPS_PORT
 from ..windows.node import WindowsNode
 from .definition import LabSpec
+
+if TYPE_CHECKING:
+    from ..gateway.server import GatewayServer
 
 # Model addresses of the nodes, the same on every backend (the netns backend makes them real).
 ADDRESSES = {"client": "10.213.1.2", "host": "10.213.2.2", "gateway": "10.213.3.2"}
 RDP_PORT = 3389
+GATEWAY_PORT = HTTPS_PORT
+GATEWAY_IDLE_TIMEOUT = 15.0
 
 
 class NotEmulated(Exception):
@@ -46,7 +62,9 @@ class Lab(ABC):
         self.workdir = workdir
         self.nodes = nodes
         self.host_connections = 0
+        self.gateway_connections = 0
         self.client_program: str | None = None  # a fault may have the user run another client
+        self._gateway_not_emulated: NotEmulated | None = None
 
     # -- what a backend provides ---------------------------------------------------------------
 
@@ -61,6 +79,12 @@ class Lab(ABC):
     @abstractmethod
     def connect(self, address: str, port: int, timeout: float) -> socket.socket:
         """A TCP connection from the client node to address:port, as the client's stack makes it."""
+
+    def connect_from(self, role: str, address: str, port: int, timeout: float) -> socket.socket:
+        """A TCP connection from the node in `role` (the gateway reaching the host). Default:
+        the client's path, right on loopback where every node is this process; the netns
+        backend overrides it with a socket in that role's namespace."""
+        return self.connect(address, port, timeout)
 
     @abstractmethod
     def close(self) -> None:
@@ -102,6 +126,78 @@ class Lab(ABC):
     @property
     def client(self) -> WindowsNode:
         return self.nodes["client"]
+
+    @property
+    def gateway(self) -> WindowsNode | None:
+        return self.nodes.get("gateway")
+
+    # -- the RD Gateway ------------------------------------------------------------------------
+
+    def gateway_policy(self) -> GatewayPolicy:
+        """Read from the gateway's model at every connection, as host_policy() is."""
+        if self.gateway is None:
+            raise NotEmulated("the lab has no RD Gateway node")
+        self.gateway_connections += 1
+        return self.gateway.gateway_policy()
+
+    def gateway_serving(self) -> bool:
+        """Whether the gateway answers on 443 at all: TSGateway runs (its model)."""
+        return self.gateway is not None and self.gateway.gateway_listening()
+
+    def gateway_resolve(self, name: str) -> str | None:
+        """The gateway's resolver: its hosts file, cache, then the lab's DNS server (the same
+        server the client asks: the lab shares the records, see factory.link_nodes)."""
+        node = self.gateway
+        if node is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(name))
+        except ValueError:
+            pass
+        key = name.lower().rstrip(".")
+        with node.lock:
+            for table in (node.network.hosts, node.network.dns_cache, node.network.dns_records):
+                if key in table:
+                    return str(table[key])
+        return None
+
+    def gateway_connect(self, name: str, port: int, timeout: float) -> socket.socket:
+        """How the gateway reaches a resource: its resolver, its outbound firewall (a block is
+        WSAEACCES at once, as Windows' firewall does it), then the backend's connect_from."""
+        gateway = self.gateway
+        assert gateway is not None
+        address = self.gateway_resolve(name)
+        if address is None:
+            raise socket.gaierror(socket.EAI_NONAME, f"{name}: no such host (gateway resolver)")
+        if gateway.outbound_verdict(address, port) == "block":
+            raise PermissionError(errno.EACCES, "An attempt was made to access a socket in a way "
+                                  "forbidden by its access permissions (outbound firewall rule "
+                                  f"on {gateway.name}, {address}:{port})")
+        try:
+            return self.connect_from("gateway", address, port, timeout)
+        except NotEmulated as exc:  # e.g. a silent drop on loopback: the probe raises it
+            self._gateway_not_emulated = exc
+            raise ConnectionAbortedError(f"not emulated: {exc.reason}") from exc
+
+    def gateway_event(self, event: ev.HostLog) -> None:
+        gateway = self.gateway
+        if event.event_id is None or gateway is None:
+            return
+        schannel = event.event_id in (36870, 36871)
+        gateway.eventlog.write(event.event_id, event.message,
+                               level="Error" if event.event_id in (201, 301) or schannel
+                               else "Information",
+                               source="Schannel" if schannel
+                               else "Microsoft-Windows-TerminalServices-Gateway")
+
+    def serve_gateway(self, listener: socket.socket) -> GatewayServer:
+        """The emulated RD Gateway on a listening socket the backend made (and closes)."""
+        from ..gateway.server import GatewayServer
+
+        server = GatewayServer(listener, self.gateway_policy, connect=self.gateway_connect,
+                               timeout=10.0, idle_timeout=GATEWAY_IDLE_TIMEOUT,
+                               log=self.gateway_event)
+        return server.start()
 
     def host_policy(self) -> HostPolicy:
         """Read from the model at every connection: the host is the model."""
@@ -151,9 +247,21 @@ class Lab(ABC):
                                clock_offset=settings.clock_offset, connect=self.connect,
                                resolve=resolve, usable_window=usable_window,
                                overall_timeout=overall_timeout)
+        if settings.gateway:
+            from ..gateway.probe_support import gateway_connector
+
+            # Through the RD Gateway: the client resolves and reaches the gateway, and hands
+            # the computer name, unresolved, to the gateway (which resolves it itself).
+            options.connect = gateway_connector(f"https://{settings.gateway}", target, options,
+                                                connect=self.connect, resolve=resolve)
+            options.resolve = None
         return target, options
 
     def probe(self, profile: ClientProfile, **kw: Any) -> ProbeResult:
         self.sync()
+        self._gateway_not_emulated = None
         target, options = self.probe_setup(profile, **kw)
-        return run_probe(target, options)
+        result = run_probe(target, options)
+        if self._gateway_not_emulated is not None:
+            raise self._gateway_not_emulated
+        return result

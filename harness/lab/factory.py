@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..windows.gateway import DEFAULT_GROUP
 from ..windows.node import WindowsNode
 from .base import ADDRESSES, Lab
 from .definition import LabSpec
@@ -38,17 +39,40 @@ def build_node(spec: LabSpec, role: str, lab_dir: Path, os_profile: str | None =
 
 
 def point_client_dns(nodes: dict[str, WindowsNode]) -> None:
-    """The lab's DNS: the client resolves the host's and gateway's names to their addresses."""
+    """The lab's DNS: the client resolves the host's and gateway's names to their addresses.
+
+    The client's DNS server records stand for the lab's one DNS server: a gateway asks the same
+    server, so it shares those records (a stale record misleads the gateway as well)."""
     client = nodes["client"]
     for role in ("host", "gateway"):
         if role in nodes:
             client.network.set_dns_record(nodes[role].fqdn, ADDRESSES[role])
+    if "gateway" in nodes:
+        nodes["gateway"].network.dns_records = client.network.dns_records
+
+
+def set_up_gateway(nodes: dict[str, WindowsNode], fresh: tuple[str, ...]) -> None:
+    """What the lab's administrator did once the RD Gateway was installed: the session host's
+    names in the RAP's computer group (a fresh gateway), and mstsc on a fresh client set to
+    always go through the gateway by its FQDN (Default.rdp)."""
+    gateway = nodes.get("gateway")
+    if gateway is None or gateway.gateway is None:
+        return
+    if "gateway" in fresh:
+        group = gateway.gateway.group(DEFAULT_GROUP)
+        if group is not None:
+            host = nodes["host"]
+            for name in (host.fqdn, host.computer_name):
+                gateway.gateway.add_computer(group, name)
+    if "client" in fresh:
+        nodes["client"].set_rd_gateway(gateway.fqdn)
 
 
 def build_nodes(spec: LabSpec, workdir: Path) -> dict[str, WindowsNode]:
     """Install the lab's machines (a fresh state in workdir)."""
     nodes = {role: build_node(spec, role, workdir) for role in spec.nodes}
     point_client_dns(nodes)
+    set_up_gateway(nodes, tuple(nodes))
     for node in nodes.values():
         node.journal.entries.clear()
     return nodes
@@ -62,6 +86,7 @@ def reinstall_node(spec: LabSpec, nodes: dict[str, WindowsNode], role: str, os_p
     shutil.copytree(workdir / "lab-ca", fresh_dir / "lab-ca")  # the lab's CA stays the same
     nodes[role] = build_node(spec, role, fresh_dir, os_profile)
     point_client_dns(nodes)
+    set_up_gateway(nodes, (role,))
     return nodes[role]
 
 

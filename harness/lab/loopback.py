@@ -3,6 +3,10 @@
 Faithful for everything above TCP. Of the network faults it does only what the kernel does for
 it on loopback: a host that does not listen (or a firewall that rejects) gives a real RST. A
 silent drop, MTU and path faults need the netns backend and are reported as not emulated.
+
+With an RD Gateway node, the emulated gateway listens on its own loopback port while the model
+says it serves (TSGateway running) and its firewall lets 443 in; connect() maps the gateway's
+model address and port onto it, as it maps the host's.
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from ..gateway.server import GatewayServer
 from ..host.server import EmulatedHost, listen
 from ..windows.node import WindowsNode
-from .base import ADDRESSES, Lab, NotEmulated
+from .base import ADDRESSES, GATEWAY_PORT, Lab, NotEmulated
 from .definition import LabSpec
 
 
@@ -24,6 +29,9 @@ class LoopbackLab(Lab):
         self._host: EmulatedHost | None = None
         self._port = 0
         self._closed_port: socket.socket | None = None  # bound, never listening: a sure RST
+        self._gateway: GatewayServer | None = None
+        self._gateway_listener: socket.socket | None = None
+        self._gateway_port = 0
 
     def start(self) -> None:
         hole = socket.socket()
@@ -42,6 +50,20 @@ class LoopbackLab(Lab):
             self._host.stop()
             self._host = None
 
+    def _gateway_listen(self) -> None:
+        sock = listen("127.0.0.1", self._gateway_port)
+        self._gateway_port = sock.getsockname()[1]
+        self._gateway_listener = sock
+        self._gateway = self.serve_gateway(sock)
+
+    def _gateway_unlisten(self) -> None:
+        server, self._gateway = self._gateway, None
+        listener, self._gateway_listener = self._gateway_listener, None
+        if server is not None:
+            server.stop()
+        if listener is not None:
+            listener.close()
+
     def sync(self) -> None:
         host = self.host
         verdict = host.firewall_verdict()
@@ -50,6 +72,23 @@ class LoopbackLab(Lab):
             self._listen()
         elif not want and self._host is not None:
             self._unlisten()
+        gateway = self.gateway
+        if gateway is not None:
+            want = self.gateway_serving() and gateway.firewall_verdict(GATEWAY_PORT) == "allow"
+            if want and self._gateway is None:
+                self._gateway_listen()
+            elif not want and self._gateway is not None:
+                self._gateway_unlisten()
+
+    @property
+    def gateway_server(self) -> GatewayServer | None:
+        """The emulated RD Gateway while the model serves (its log has the gateway's events)."""
+        return self._gateway
+
+    @property
+    def host_server(self) -> EmulatedHost | None:
+        """The emulated host while the model listens (its stats count activations)."""
+        return self._host
 
     def connect(self, address: str, port: int, timeout: float) -> socket.socket:
         host = self.host
@@ -61,6 +100,13 @@ class LoopbackLab(Lab):
                                   needs="netns")
             if self._host is not None:
                 target = ("127.0.0.1", self._port)
+        gateway = self.gateway
+        if gateway is not None and address == ADDRESSES["gateway"] and port == GATEWAY_PORT:
+            if self.gateway_serving() and gateway.firewall_verdict(port) == "drop":
+                raise NotEmulated("a firewall that silently drops SYNs needs the netns backend",
+                                  needs="netns")
+            if self._gateway is not None:
+                target = ("127.0.0.1", self._gateway_port)
         if target is None:
             raise ConnectionRefusedError(f"{address}:{port}")
         sock = socket.create_connection(target, timeout=timeout)
@@ -77,12 +123,26 @@ class LoopbackLab(Lab):
             return "127.0.0.1", self._port, None, name
         return "127.0.0.1", closed, None, name
 
+    def xfreerdp_gateway(self) -> tuple[str, int, str] | None:
+        """(address, port, name in the client's settings) of the RD Gateway a real xfreerdp on
+        the client would use (`/g:address:port`, `/v:<computer name>`), None for direct."""
+        gateway_name = self.client.client_settings().gateway
+        if not gateway_name:
+            return None
+        name = gateway_name.rsplit(":", 1)[0] if gateway_name.count(":") == 1 else gateway_name
+        address = self.client.client_settings().resolve(name)
+        if address == ADDRESSES["gateway"] and self._gateway is not None:
+            return "127.0.0.1", self._gateway_port, name
+        closed = self._closed_port.getsockname()[1] if self._closed_port else 1
+        return "127.0.0.1", closed, name
+
     def unsupported(self, requirement: str) -> str | None:
         if requirement == "netns":
             return "needs the netns backend (kernel network faults)"
         return super().unsupported(requirement)
 
     def close(self) -> None:
+        self._gateway_unlisten()
         self._unlisten()
         if self._closed_port is not None:
             self._closed_port.close()

@@ -18,6 +18,7 @@ VagrantUnavailable naming what is missing. Mapping and credentials: see VagrantO
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import functools
@@ -34,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..probe.profiles import ClientProfile
+from ..probe.runner import ProbeOptions, ProbeTarget
 from ..pwsh.remediation import (
     TARGETS,
     Remediation,
@@ -64,6 +67,11 @@ from .winrm_runner import (
     encode_command,
     ps_quote,
 )
+
+try:  # a missing target node is "not emulated", as on the model path
+    from ..pwsh.remediation import TargetNodeMissing
+except ImportError:  # pragma: no cover - a tree without it
+    TargetNodeMissing = None
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +121,7 @@ class VagrantOptions:
     RDPLAB_VM_ADDRESS_<ROLE> (default the model address), RDPLAB_GATEWAY=1 (a gateway VM
     even when the lab has none), RDPLAB_VAGRANT_MIRROR_MODEL=0 (do not apply to the model),
     RDPLAB_VAGRANT_<X>_TIMEOUT in seconds for X in UP, SNAPSHOT, HALT, WINRM, FAULT,
-    REMEDIATION, REBOOT, CHECK, MSTSC.
+    REMEDIATION, REBOOT, CHECK, MSTSC, LOCK.
     """
 
     root: Path = REPO_ROOT
@@ -135,7 +143,8 @@ class VagrantOptions:
     reboot_timeout: float = 1200.0
     check_timeout: float = 120.0
     mstsc_timeout: float = 120.0
-    env: dict[str, str] = field(default_factory=dict)  # what box_for() reads
+    lock_timeout: float = 3600.0  # waiting for another process's cell on the same VMs
+    env: dict[str, str] = field(default_factory=dict)  # the environment read (box_for)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> VagrantOptions:
@@ -160,7 +169,7 @@ class VagrantOptions:
             mirror_model=env.get("RDPLAB_VAGRANT_MIRROR_MODEL", "1") != "0", env=env,
         )
         for name in ("up", "snapshot", "halt", "winrm", "fault", "remediation", "reboot",
-                     "check", "mstsc"):
+                     "check", "mstsc", "lock"):
             var = f"RDPLAB_VAGRANT_{name.upper()}_TIMEOUT"
             setattr(options, f"{name}_timeout", _env_float(env, var,
                                                            getattr(options, f"{name}_timeout")))
@@ -184,7 +193,7 @@ def required_boxes(spec: LabSpec, options: VagrantOptions) -> dict[str, str]:
     """role -> box name; VagrantUnavailable naming the variable when an OS has no box."""
     boxes = {}
     for role, node in spec.nodes.items():
-        box = box_for(node.os, options.env or None)
+        box = box_for(node.os, options.env)
         if box is None:
             raise VagrantUnavailable(
                 f"no Vagrant box for OS {node.os} (the {role} node {node.name} of lab "
@@ -352,6 +361,60 @@ class HeldConnections:
         self.sockets.clear()
 
 
+class VmLock:
+    """One cell at a time on the VMs, across the matrix's worker processes (an flock on a file
+    in the lab's Vagrant folder); others wait up to `timeout`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def acquire(self, timeout: float, sleep: Callable[[float], None] = time.sleep) -> float:
+        try:
+            import fcntl
+        except ImportError:  # Windows runner: no flock; run the matrix with --jobs 1
+            return 0.0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 (held until release())
+        start = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._file = handle
+                return round(time.monotonic() - start, 3)
+            except OSError:
+                if time.monotonic() - start >= timeout:
+                    handle.close()
+                    raise LabTimeout(f"another rdplab process has held the VMs for {timeout:g} "
+                                     f"s ({self.path}); the Vagrant lab runs one cell at a time "
+                                     "(--jobs 1)") from None
+                sleep(1.0)
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing drops the flock
+            self._file = None
+
+
+GATEWAY_CERTIFICATE_SCRIPT = (
+    "$ErrorActionPreference = 'Stop'\n"
+    + vagrant_faults.GATEWAY_PRELUDE.split("\n$info", 1)[0] + "\n"
+    "[Convert]::ToBase64String($cert.RawData)\n"
+)
+SERVED_CERTIFICATE_SCRIPT = (
+    "$ErrorActionPreference = 'Stop'\n"
+    + vagrant_faults.RDP_KEY_PRELUDE.split("\n$info", 1)[0] + "\n"
+    "[Convert]::ToBase64String($cert.RawData)\n"
+)
+# After the first boot with the lab's DNS suffix: a new self-signed certificate for NAME.<domain>
+# (the box's was made for its build-time name).
+RENEW_CERTIFICATE_SCRIPT = (
+    "$ErrorActionPreference = 'Stop'\n"
+    "Get-ChildItem -Path 'Cert:\\LocalMachine\\Remote Desktop' | Remove-Item\n"
+    "Restart-Service -Name 'TermService' -Force\n"
+)
+
+
 # -- state checks after a remediation (testinfra, winrm backend) ---------------------------------
 
 @dataclass(frozen=True)
@@ -428,7 +491,8 @@ REMEDIATION_CHECKS: dict[str, tuple[StateCheck, ...]] = {
 
 def mstsc_script(target: str, user: str, password: str, wait_seconds: int) -> str:
     """PowerShell for the client VM: mstsc connects to `target` in the interactive session of
-    the WinRM user (autologon, set up by the Vagrantfile), and the RDP client's event log
+    the WinRM user (autologon, set up by the Vagrantfile), through the RD Gateway the user's
+    Default.rdp names, and the RDP client's event log
     (Microsoft-Windows-TerminalServices-RDPClient/Operational) is read back as EVENT lines."""
     inner = "\n".join((
         f"& cmdkey.exe {ps_quote('/generic:TERMSRV/' + target)} {ps_quote('/user:' + user)} "
@@ -443,8 +507,12 @@ def mstsc_script(target: str, user: str, password: str, wait_seconds: int) -> st
         "$ErrorActionPreference = 'Stop'",
         "$log = 'Microsoft-Windows-TerminalServices-RDPClient/Operational'",
         "New-Item -ItemType Directory -Path 'C:\\rdplab\\mstsc' -Force | Out-Null",
+        "$default = Join-Path ([Environment]::GetFolderPath('MyDocuments')) 'Default.rdp'",
+        "$gateway = @()",
+        "if (Test-Path -LiteralPath $default) { $gateway = @(Get-Content -LiteralPath $default "
+        "| Where-Object { $_ -match '^gateway' }) }",
         f"Set-Content -LiteralPath 'C:\\rdplab\\mstsc\\attempt.rdp' -Encoding Unicode "
-        f"-Value @({rdp_lines})",
+        f"-Value (@({rdp_lines}) + $gateway)",
         "Get-Process -Name mstsc -ErrorAction SilentlyContinue | Stop-Process -Force",
         "$start = Get-Date",
         "$action = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument "
@@ -537,10 +605,14 @@ class VagrantLab(Lab):
         self._runners: dict[str, WinRMRunner] = {}
         self._control: VagrantControl | None = None
         self._held = HeldConnections()
+        self._pending_restart: list[str] = []
+        self.pinned_pem = b""  # the host VM's baseline certificate, trusted like the lab CA
         self._started = False
+        self._have_snapshot = False
         self._closed = False
         self._dirty = False
         self.dotfile = Path(self.options.root) / ".vagrant" / f"rdplab-{spec.name}"
+        self._lock = VmLock(self.dotfile / "rdplab.lock")
 
     # -- journal -------------------------------------------------------------------------------
 
@@ -621,6 +693,8 @@ class VagrantLab(Lab):
         self._closed = False
         opts = self.options
         ctl = self.control()
+        waited = self._lock.acquire(opts.lock_timeout, self._sleep)
+        self._record("lock", path=str(self._lock.path), waited=waited)
         boxes = required_boxes(self.spec, opts)
         have = ctl.box_names(opts.query_timeout)
         for role, box in boxes.items():
@@ -651,20 +725,31 @@ class VagrantLab(Lab):
         else:
             ctl.snapshot_restore(opts.snapshot, opts.snapshot_timeout)
         self._started = True
+        self._have_snapshot = not fresh
         for role in self.targets:
             boot = self.runner(role).wait_until_up(opts.winrm_timeout)
             self._record("winrm", role=role, vm=self.targets[role].vm, ok=True,
                          endpoint=self.targets[role].endpoint, boot_time=boot)
+        if fresh:
+            self._first_boot()
         self._align_clocks()
         self._ensure_lab_user()
         if fresh:
             self._baseline_checks()
+        self._pin_certificates()
+        if fresh:
             ctl.snapshot_save(opts.snapshot, opts.snapshot_timeout)
+            self._have_snapshot = True
         self._dirty = False
         self._write_state(clean=True)  # until the cell changes something (_mark_dirty)
 
     def sync(self) -> None:
-        """Nothing to do: the VMs' state is real."""
+        """The VMs' state is real; only restarts that injected faults asked for (Schannel
+        reads its settings at boot) are done here, once, after the last step."""
+        while self._pending_restart:
+            role = self._pending_restart.pop(0)
+            run = self.runner(role).restart(self.options.reboot_timeout)
+            self._record("restart", reason="a fault needs a restart", **run.to_journal())
 
     def connect(self, address: str, port: int, timeout: float) -> socket.socket:
         """TCP from this machine to a VM (model addresses map to the VMs' addresses)."""
@@ -676,10 +761,40 @@ class VagrantLab(Lab):
         return sock
 
     def unsupported(self, requirement: str) -> str | None:
+        """'netns' means a real network stack (drops, resets): the VMs have one. Path faults,
+        which they do not have, are refused when injected (apply_network_fault)."""
         if requirement == "netns":
-            return ("the Vagrant lab's VMs share one private network with no device between "
-                    "them: path faults need the netns backend")
+            return None
         return super().unsupported(requirement)
+
+    def install_os(self, role: str, os_profile: str) -> None:
+        raise NotEmulated(f"install_os({role}, {os_profile}): a VM is not reinstalled per cell; "
+                          f"run this fault with a lab file whose {role} has OS {os_profile} "
+                          f"(box: ${box_env_var(os_profile)})", needs="a lab with that box")
+
+    def probe_setup(self, profile: ClientProfile, **kw: Any) -> tuple[ProbeTarget, ProbeOptions]:
+        """As the base class, and the client also trusts the host's and the gateway's baseline
+        certificates (in the model the lab CA issues them; a real VM's are self-signed)."""
+        target, options = super().probe_setup(profile, **kw)
+        if not self.pinned_pem:
+            return target, options
+        options.trust_pem = options.trust_pem + b"\n" + self.pinned_pem
+        settings = self.client.client_settings()
+        gateway = getattr(settings, "gateway", None)
+        if gateway:
+            # The base class built the gateway connector with the trust it had: build it again
+            # with the pinned certificates (same call as Lab.probe_setup).
+            from ..gateway.probe_support import gateway_connector
+
+            def resolve(name: str) -> str:
+                address = settings.resolve(name)
+                if address is None:
+                    raise socket.gaierror(socket.EAI_NONAME, f"{name}: no such host")
+                return address
+
+            options.connect = gateway_connector(f"https://{gateway}", target, options,
+                                                connect=self.connect, resolve=resolve)
+        return target, options
 
     def apply_network_fault(self, action: str, args: dict[str, Any]) -> None:
         raise NotEmulated(f"network fault {action!r}: the Vagrant lab has no VPN path between "
@@ -692,11 +807,11 @@ class VagrantLab(Lab):
             return
         self._closed = True
         self._held.close()
-        if not self._started or self._control is None:
-            return
-        opts = self.options
         try:
-            if opts.on_close == "restore":
+            if not self._started or self._control is None:
+                return
+            opts = self.options
+            if opts.on_close == "restore" and self._have_snapshot:
                 if self._dirty or not self._baseline_clean():
                     self._control.snapshot_restore(opts.snapshot, opts.snapshot_timeout)
                     self._write_state(clean=True)
@@ -705,6 +820,8 @@ class VagrantLab(Lab):
         except LabError as exc:
             log.warning("vagrant lab close: %s", exc)
             self._record("close", ok=False, error=str(exc))
+        finally:
+            self._lock.release()
 
     # -- faults --------------------------------------------------------------------------------
 
@@ -734,8 +851,9 @@ class VagrantLab(Lab):
                                    what=f"fault:{action}")
             entry["run"] = result.to_journal()
             self._raise_for(result, f"fault {action} on the {role} VM")
-            if fault.restart:
-                entry["restart"] = runner.restart(self.options.reboot_timeout).to_journal()
+            if fault.restart and role not in self._pending_restart:
+                self._pending_restart.append(role)  # done by sync(), after the last step
+                entry["restart"] = "pending (sync)"
         entry["ok"] = True
         self._note_on_node(role, f"fault {action} (real)", fault.note or "injected")
         if self.options.mirror_model:
@@ -786,6 +904,8 @@ class VagrantLab(Lab):
         self._mark_dirty()
         for role in TARGETS[rem.target]:
             if role not in self.nodes or role not in self.targets:
+                if TargetNodeMissing is not None:
+                    raise TargetNodeMissing(str(rem.sidecar), role)
                 raise RemediationError(str(rem.sidecar), "target", f"the lab has no {role} node")
             run = self.runner(role).run_file(rem.script, self.options.remediation_timeout,
                                              params=bound,
@@ -913,6 +1033,46 @@ class VagrantLab(Lab):
             self._record("lab-user", role=role, user=user, ok=run.ok,
                          stderr=run.stderr.strip() or None)
             self._raise_for(run, f"creating the lab user {user} on the {role} VM")
+
+    def _first_boot(self) -> None:
+        """Once, before the snapshot: restart every VM (the DNS suffix and the client's
+        autologon apply at boot), then have TermService make a certificate for the host's
+        FQDN."""
+        for role in self.targets:
+            run = self.runner(role).restart(self.options.reboot_timeout)
+            self._record("first-boot", **run.to_journal())
+        for role in ("host", "gateway"):
+            if role in self.targets:
+                run = self.runner(role).run_ps(RENEW_CERTIFICATE_SCRIPT,
+                                               self.options.fault_timeout, what="certificate")
+                self._record("first-boot", purpose="RDP certificate for the FQDN",
+                             **run.to_journal())
+                self._raise_for(run, f"renewing the {role} VM's RDP certificate")
+
+    def _pin_certificates(self) -> None:
+        """The certificates the client is to trust, read from the VMs at the baseline: the
+        RDP listener's on the host and the bound SSL certificate on the gateway."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+
+        pems = []
+        for role, script, what in (("host", SERVED_CERTIFICATE_SCRIPT, "RDP certificate"),
+                                   ("gateway", GATEWAY_CERTIFICATE_SCRIPT, "gateway certificate")):
+            if role not in self.targets:
+                continue
+            run = self.runner(role).run_ps(script, self.options.check_timeout,
+                                           what=f"pin {what}")
+            self._raise_for(run, f"reading the {role} VM's {what}")
+            try:
+                cert = x509.load_der_x509_certificate(base64.b64decode(run.stdout.strip()))
+            except ValueError as exc:
+                raise LabError(f"the {role} VM's {what} could not be read: {exc}") from exc
+            pems.append(cert.public_bytes(serialization.Encoding.PEM))
+            self._record("pin", role=role, certificate=what,
+                         subject=cert.subject.rfc4514_string(),
+                         not_after=cert.not_valid_after_utc.isoformat(),
+                         sha256=cert.fingerprint(hashes.SHA256()).hex())
+        self.pinned_pem = b"".join(pems)
 
     def _baseline_checks(self) -> None:
         """Before the snapshot: the host's listener must be up (else every cell is wrong)."""

@@ -102,8 +102,6 @@ NOT_REAL: dict[str, tuple[str, str | None]] = {
 }
 # Actions whose script needs PowerShell 3+ / Windows 8+ cmdlets.
 MODERN_ONLY: dict[str, str] = {
-    "expire_rdp_certificate": "New-SelfSignedCertificate -NotBefore/-NotAfter "
-                              "(Windows 10 / Server 2016 and later)",
     "add_nic": "Get-NetIPAddress / Rename-NetAdapter (Windows 8 / Server 2012 and later)",
 }
 
@@ -224,39 +222,66 @@ def _registry_plan(action: str, args: dict[str, Any], path: str, name: str, valu
 
 # -- certificate and key store -----------------------------------------------------------------
 
+def _reissue_expired(valid_days: int, days_ago: int) -> list[str]:
+    """CertEnroll lines: `$cert` (whose CryptoAPI key is `$info`) re-issued self-signed with
+    the same key and subject, valid `valid_days` until `days_ago` days ago, installed in
+    LocalMachine\\My; `$thumbprint` and `$issued` name the new certificate. (No cmdlet
+    re-issues with an existing key.)"""
+    return [
+        "$key = New-Object -ComObject X509Enrollment.CX509PrivateKey",
+        "$key.ProviderName = $info.ProviderName",
+        "$key.ContainerName = $info.KeyContainerName",
+        "$key.KeySpec = [int]$info.KeyNumber",
+        "$key.MachineContext = $true",
+        "$key.Existing = $true",
+        "$request = New-Object -ComObject X509Enrollment.CX509CertificateRequestCertificate",
+        "$request.InitializeFromPrivateKey(2, $key, '')",
+        "$name = New-Object -ComObject X509Enrollment.CX500DistinguishedName",
+        "$name.Encode($cert.Subject, 0)",
+        "$request.Subject = $name",
+        "$request.Issuer = $name",
+        f"$request.NotBefore = (Get-Date).ToUniversalTime().AddDays(-{valid_days + days_ago})",
+        f"$request.NotAfter = (Get-Date).ToUniversalTime().AddDays(-{days_ago})",
+        "$usage = New-Object -ComObject X509Enrollment.CObjectIds",
+        "$serverAuth = New-Object -ComObject X509Enrollment.CObjectId",
+        "$serverAuth.InitializeFromValue('1.3.6.1.5.5.7.3.1')",
+        "$usage.Add($serverAuth)",
+        "$extension = New-Object -ComObject X509Enrollment.CX509ExtensionEnhancedKeyUsage",
+        "$extension.InitializeEncode($usage)",
+        "$request.X509Extensions.Add($extension)",
+        "$request.Encode()",
+        "$enrollment = New-Object -ComObject X509Enrollment.CX509Enrollment",
+        "$enrollment.InitializeFromRequest($request)",
+        "$encoded = $enrollment.CreateRequest(1)",
+        "$enrollment.InstallResponse(2, $encoded, 1, '')",
+        "$thumbprint = (New-Object System.Security.Cryptography.X509Certificates.X509Certificate2("
+        "@(, [Convert]::FromBase64String($encoded)))).Thumbprint",
+        "$issued = Get-Item -Path ('Cert:\\LocalMachine\\My\\' + $thumbprint)",
+    ]
+
+
 @builds("expire_rdp_certificate")
 def _expire_rdp_certificate(ctx: FaultContext, days_ago: int) -> FaultPlan:
-    valid_from = int(days_ago) + 182
+    """The served certificate re-issued with its own key, expired; the listener serves it."""
     script = _script(
-        "$old = Get-ChildItem -Path 'Cert:\\LocalMachine\\Remote Desktop' | Select-Object -First 1",
-        "$subject = if ($old) { $old.Subject } else "
-        "{ 'CN=' + [System.Net.Dns]::GetHostByName($env:COMPUTERNAME).HostName }",
-        "$cert = New-SelfSignedCertificate -Subject $subject "
-        "-CertStoreLocation 'Cert:\\LocalMachine\\My' "
-        f"-NotBefore (Get-Date).AddDays(-{valid_from}) -NotAfter (Get-Date).AddDays(-{days_ago}) "
-        "-KeyAlgorithm RSA -KeyLength 2048 -KeySpec KeyExchange "
-        "-Provider 'Microsoft RSA SChannel Cryptographic Provider' "
-        "-TextExtension @('2.5.29.37={text}1.3.6.1.5.5.7.3.1')",
+        RDP_KEY_PRELUDE.rstrip("\n"),
+        *_reissue_expired(182, int(days_ago)),
         "$store = New-Object System.Security.Cryptography.X509Certificates.X509Store("
         "'Remote Desktop', 'LocalMachine')",
         "$store.Open('ReadWrite')",
         "foreach ($c in @($store.Certificates)) { $store.Remove($c) }",
-        "$store.Add($cert)",
+        "$store.Add($issued)",
         "$store.Close()",
-        "Remove-Item -Path ('Cert:\\LocalMachine\\My\\' + $cert.Thumbprint)",
-        f"$keyFile = Join-Path \"{MACHINEKEYS}\" "
-        "$cert.PrivateKey.CspKeyContainerInfo.UniqueKeyContainerName",
-        _native("icacls $keyFile /grant '*S-1-5-20:(R)'"),
-        "$ts = Get-WmiObject -Namespace 'root\\cimv2\\TerminalServices' "
-        "-Class 'Win32_TSGeneralSetting' -Filter \"TerminalName='RDP-Tcp'\"",
-        "Set-WmiInstance -Path $ts.__PATH -Arguments "
-        "@{SSLCertificateSHA1Hash = $cert.Thumbprint} | Out-Null",
+        "Remove-Item -Path ('Cert:\\LocalMachine\\My\\' + $thumbprint)",
+        "Set-WmiInstance -Path $ts.__PATH -Arguments @{SSLCertificateSHA1Hash = $thumbprint} "
+        "| Out-Null",
     )
     return FaultPlan("expire_rdp_certificate", {"days_ago": days_ago}, "powershell", script,
-                     note="a new self-signed certificate (same subject, new key, valid 182 days "
-                          f"until {days_ago} days ago) replaces the listener's; the model keeps "
-                          "the old key. Whether TermService renews a certificate set through "
-                          "SSLCertificateSHA1Hash as it renews its own is [open]")
+                     note="the served certificate re-issued with the same key and subject, "
+                          f"valid 182 days until {days_ago} days ago (the model's certificate "
+                          "is CA-issued, this one self-signed: the lab pins the baseline one). "
+                          "Untested on real Windows; whether TermService renews a certificate "
+                          "set through SSLCertificateSHA1Hash as it renews its own is [open]")
 
 
 @builds("remove_rdp_certificate")
@@ -539,6 +564,82 @@ def _set_connection_target(ctx: FaultContext, target: str | None) -> FaultPlan:
     return _registry_plan("set_connection_target", {"target": target}, MSTSC_DEFAULT, "MRU0",
                           target, RegType.REG_SZ,
                           note="HKCU of the WinRM user, who also runs mstsc in the lab")
+
+
+# -- RD Gateway and the client's gateway setting ------------------------------------------------
+
+GATEWAY_PRELUDE = "\n".join((
+    "Import-Module RemoteDesktopServices",
+    "$bound = (Get-Item -Path 'RDS:\\GatewayServer\\SSLCertificate\\Thumbprint').CurrentValue",
+    "$cert = Get-Item -Path ('Cert:\\LocalMachine\\My\\' + $bound)",
+    "$info = $cert.PrivateKey.CspKeyContainerInfo",
+    "if (-not $info) { throw \"certificate $bound has no CryptoAPI key\" }",
+))
+
+
+def _gateway_only(ctx: FaultContext, action: str) -> None:
+    if ctx.role != "gateway":
+        raise FaultError(f"{action}: the {ctx.role} node is not an RD Gateway (role "
+                         f"{ctx.role})")
+
+
+@builds("expire_gateway_certificate")
+def _expire_gateway_certificate(ctx: FaultContext, days_ago: int) -> FaultPlan:
+    _gateway_only(ctx, "expire_gateway_certificate")
+    return FaultPlan("expire_gateway_certificate", {"days_ago": days_ago}, "powershell",
+                     _script(GATEWAY_PRELUDE, *_reissue_expired(365, int(days_ago)),
+                             "Set-Item -Path 'RDS:\\GatewayServer\\SSLCertificate\\Thumbprint' "
+                             "-Value $thumbprint"),
+                     note="the bound certificate re-issued with the same key (self-signed; the "
+                          "model's is CA-issued) and bound; untested on real Windows")
+
+
+@builds("remove_gateway_resource")
+def _remove_gateway_resource(ctx: FaultContext, name: str, group: str | None) -> FaultPlan:
+    _gateway_only(ctx, "remove_gateway_resource")
+    groups = (f"@({ps_quote(group)})" if group else
+              "@(Get-ChildItem -Path 'RDS:\\GatewayServer\\GatewayManagedComputerGroups' "
+              "| ForEach-Object { $_.Name })")
+    return FaultPlan("remove_gateway_resource", {"name": name, "group": group}, "powershell",
+                     _script(
+        "Import-Module RemoteDesktopServices",
+        f"$computer = {ps_quote(name)}",
+        "$removed = 0",
+        f"foreach ($group in {groups}) {{",
+        "  $item = \"RDS:\\GatewayServer\\GatewayManagedComputerGroups\\$group\\Network"
+        "\\$computer\"",
+        "  if (Test-Path -Path $item) { Remove-Item -Path $item -Recurse; $removed++ }",
+        "}",
+        "if ($removed -eq 0) { throw \"$computer is in no RD Gateway-managed computer group\" }",
+    ), note="untested on real Windows (RemoteDesktopServices provider paths)")
+
+
+@builds("set_firewall_outbound_default")
+def _set_firewall_outbound_default(ctx: FaultContext, action: str) -> FaultPlan:
+    if action.lower() not in ("block", "allow"):
+        raise FaultError(f"set_firewall_outbound_default: action must be Block or Allow, "
+                         f"not {action!r}")
+    policy = f"blockinbound,{action.lower()}outbound"
+    return FaultPlan("set_firewall_outbound_default", {"action": action}, "powershell", _script(
+        _native(f"netsh advfirewall set allprofiles firewallpolicy {policy}")),
+        note="WinRM keeps working: its replies belong to inbound connections")
+
+
+@builds("set_rd_gateway")
+def _set_rd_gateway(ctx: FaultContext, name: str | None, usage: int) -> FaultPlan:
+    lines = [
+        "$path = Join-Path ([Environment]::GetFolderPath('MyDocuments')) 'Default.rdp'",
+        "$lines = @()",
+        "if (Test-Path -LiteralPath $path) { $lines = @(Get-Content -LiteralPath $path | "
+        "Where-Object { $_ -notmatch '^(gatewayhostname|gatewayusagemethod):' }) }",
+    ]
+    if name is not None:
+        lines.append(f"$lines += {ps_quote(f'gatewayhostname:s:{name}')}")
+        lines.append(f"$lines += {ps_quote(f'gatewayusagemethod:i:{int(usage)}')}")
+    lines.append("Set-Content -LiteralPath $path -Value $lines -Encoding Unicode -Force")
+    return FaultPlan("set_rd_gateway", {"name": name, "usage": usage}, "powershell",
+                     _script(*lines),
+                     note="Default.rdp of the WinRM user, who also runs mstsc in the lab")
 
 
 RUNNER_ACTIONS = frozenset({"set_incomplete_connections"})

@@ -78,6 +78,8 @@ class ProbeOptions:
 
 
 def _classify_connect_error(exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):  # the connector resolved the name itself, and failed
+        return "dns_failed"
     if isinstance(exc, ConnectionRefusedError):
         return "refused"
     if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -102,10 +104,18 @@ class _Run:
         self.result.stages.append(StageRecord(stage, outcome, now - self.stage_start, detail))
         self.stage_start = now
 
+    def record_timed(self, stage: str, outcome: str, seconds: float,
+                     detail: dict[str, Any]) -> None:
+        """A stage timed by a connector (an RD Gateway tunnel's gateway_* stages)."""
+        self.result.stages.append(StageRecord(stage, outcome, seconds, dict(detail)))
+        self.stage_start = time.monotonic()
+
     def fail(self, stage: str, event: str, reason: str, detail: dict[str, Any] | None = None,
              error_info: int | None = None) -> None:
         detail = dict(detail or {})
-        self.record(stage, "failed", {**detail, "reason": reason})
+        last = self.result.stages[-1] if self.result.stages else None
+        if last is None or (last.stage, last.outcome) != (stage, "failed"):  # not yet recorded
+            self.record(stage, "failed", {**detail, "reason": reason})
         self.result.failure = Failure(stage, event, reason, detail, error_info)
 
     def deadline(self, stage: str) -> float:
@@ -174,7 +184,11 @@ def _open(run: _Run) -> Stream | None:
             run.fail("tcp", "dns_failed", f"cannot resolve {target.host}: {exc}")
             return None
     try:
-        stream = options.connect(address, target.port, options.profile.timeout("tcp"))
+        if getattr(options.connect, "records_stages", False):  # an RD Gateway connector
+            stream = options.connect(address, target.port, options.profile.timeout("tcp"),
+                                     record=run.record_timed)  # type: ignore[call-arg]
+        else:
+            stream = options.connect(address, target.port, options.profile.timeout("tcp"))
     except OSError as exc:
         event = _classify_connect_error(exc)
         run.fail("tcp", event, f"connect to {address}:{target.port}: {exc or event}",

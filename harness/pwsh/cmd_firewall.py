@@ -35,12 +35,16 @@ def _rules(ctx: Any, args: dict[str, Any], all_if_none: bool = False) -> list[Fi
     return found
 
 
-@cmdlet("Get-NetFirewallRule", *SELECTORS, P("Enabled"))
+@cmdlet("Get-NetFirewallRule", *SELECTORS, P("Enabled"), P("Direction"), P("Action"))
 def get_rule(ctx: Any, args: dict[str, Any]) -> list[Any]:
     rules = _rules(ctx, args, all_if_none=True)
     if "Enabled" in args:
         want = as_bool(args["Enabled"], "Enabled")
         rules = [r for r in rules if r.enabled == want]
+    if "Direction" in args:
+        rules = [r for r in rules if r.direction.lower() == as_str(args["Direction"]).lower()]
+    if "Action" in args:
+        rules = [r for r in rules if r.action.lower() == as_str(args["Action"]).lower()]
     return [FirewallRuleObject(r) for r in rules]
 
 
@@ -90,8 +94,9 @@ def set_rule(ctx: Any, args: dict[str, Any]) -> list[Any]:
 
 
 @cmdlet("New-NetFirewallRule", P("DisplayName", mandatory=True), P("Name"), P("Direction"),
-        P("Protocol"), P("LocalPort"), P("Action"), P("Profile"), P("Group"), P("Enabled"),
-        P("Description"), P("Program"), P("Service"), should_process=True)
+        P("Protocol"), P("LocalPort"), P("RemotePort"), P("RemoteAddress"), P("Action"),
+        P("Profile"), P("Group"), P("Enabled"), P("Description"), P("Program"), P("Service"),
+        should_process=True)
 def new_rule(ctx: Any, args: dict[str, Any]) -> list[Any]:
     display = as_str(args["DisplayName"])
     name = as_str(args.get("Name") or "{" + display + "}")
@@ -107,10 +112,18 @@ def new_rule(ctx: Any, args: dict[str, Any]) -> list[Any]:
         direction="Outbound" if as_str(args.get("Direction", "Inbound")).lower() == "outbound"
         else "Inbound",
         program=as_str(args["Program"]) if "Program" in args else None,
-        service=as_str(args["Service"]) if "Service" in args else None)
+        service=as_str(args["Service"]) if "Service" in args else None,
+        remote_ports=_ports(ctx, args.get("RemotePort", "Any")),
+        remote_addresses=tuple(a for a in (as_str(v).strip() for v in
+                                           as_list(args.get("RemoteAddress", "Any")))
+                               if a.lower() != "any"))
     ctx.node.firewall.add_rule(rule)
+    remote = ""
+    if rule.remote_ports or rule.remote_addresses:
+        remote = (f" to {list(rule.remote_addresses) or 'Any'} port "
+                  f"{list(rule.remote_ports) or 'Any'}")
     ctx.effect(f"new rule {rule.name}: {rule.direction} {rule.protocol} "
-               f"{list(rule.ports) or 'Any'} {rule.action}")
+               f"{list(rule.ports) or 'Any'}{remote} {rule.action}")
     return [FirewallRuleObject(rule)]
 
 
@@ -122,15 +135,25 @@ def remove_rule(ctx: Any, args: dict[str, Any]) -> None:
 
 
 @cmdlet("Set-NetFirewallProfile", P("Profile", position=0, aliases=("Name",)), P("Enabled"),
-        P("All", True), should_process=True)
+        P("DefaultOutboundAction"), P("All", True), should_process=True)
 def set_profile(ctx: Any, args: dict[str, Any]) -> None:
     """The model keeps one state for the profiles; the lab's nodes are on the Public one."""
     profiles = {as_str(p).lower() for p in as_list(args.get("Profile"))}
-    if "Enabled" not in args:
-        raise ctx.not_emulated("Set-NetFirewallProfile without -Enabled")
+    if "Enabled" not in args and "DefaultOutboundAction" not in args:
+        raise ctx.not_emulated("Set-NetFirewallProfile without -Enabled or "
+                               "-DefaultOutboundAction")
     if args.get("All") or not profiles or "public" in profiles or "any" in profiles:
-        state = as_bool(args["Enabled"], "Enabled")
-        ctx.node.firewall.set_state(state)
-        ctx.effect(f"firewall {'on' if state else 'off'}")
+        if "Enabled" in args:
+            state = as_bool(args["Enabled"], "Enabled")
+            ctx.node.firewall.set_state(state)
+            ctx.effect(f"firewall {'on' if state else 'off'}")
+        if "DefaultOutboundAction" in args:
+            action = as_str(args["DefaultOutboundAction"])
+            if action.lower() not in ("allow", "block", "notconfigured"):
+                raise ctx.fail(f"Cannot convert value \"{action}\" to type \"Action\".",
+                               "InvalidArgument")
+            ctx.node.firewall.set_default_outbound("Block" if action.lower() == "block"
+                                                   else "Allow")
+            ctx.effect(f"default outbound action {ctx.node.firewall.default_outbound}")
     else:
         ctx.effect(f"profiles {sorted(profiles)} are not the active (Public) profile: no change")

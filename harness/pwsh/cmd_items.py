@@ -1,4 +1,5 @@
-"""Item cmdlets on the Registry, Cert: and C: providers: *-ItemProperty, *-Item, Get-ChildItem."""
+"""Item cmdlets on the Registry, Cert:, C: and RDS: providers: *-ItemProperty, *-Item,
+Get-ChildItem (the RDS: drive is in cmd_rds)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 from harness.windows.filesystem import FsError
 from harness.windows.registry import PS_TYPE_NAMES, RegistryError, RegType, split_path
 
+from . import cmd_rds
 from .commands import P, as_list, as_str, cmdlet
-from .errors import CmdletError
+from .errors import CmdletError, ScriptError
 from .objects import (
     CertObject,
     FileObject,
@@ -153,6 +155,8 @@ def test_path(ctx: Any, args: dict[str, Any]) -> list[Any]:
     for path in _paths(ctx, args):
         if path.kind == "registry":
             out.append(ctx.node.registry.key_exists(path.path))
+        elif path.kind == "rds":
+            out.append(cmd_rds.rds_exists(ctx, path))
         elif path.kind == "cert":
             out.append(bool(_certs(ctx, path, quiet=True)))
         else:
@@ -182,6 +186,8 @@ def get_child_item(ctx: Any, args: dict[str, Any]) -> list[Any]:
     for path in _paths(ctx, args):
         if path.kind == "cert":
             out.extend(_certs(ctx, path))
+        elif path.kind == "rds":
+            out.extend(cmd_rds.rds_get_children(ctx, path))
         elif path.kind == "registry":
             if not ctx.node.registry.key_exists(path.path):
                 raise _not_found(path)
@@ -204,6 +210,8 @@ def get_item(ctx: Any, args: dict[str, Any]) -> list[Any]:
     for path in _paths(ctx, args):
         if path.kind == "cert":
             out.extend(_certs(ctx, path))
+        elif path.kind == "rds":
+            out.extend(cmd_rds.rds_get_item(ctx, path))
         elif path.kind == "registry":
             out.append(RegistryKeyObject(_registry_key(ctx, path)))
         else:
@@ -215,10 +223,18 @@ def get_item(ctx: Any, args: dict[str, Any]) -> list[Any]:
 
 
 @cmdlet("New-Item", _PATH, P("Name"), P("ItemType", aliases=("Type",)), P("Value"),
-        P("Force", True), should_process=True, aliases=("ni",))
+        P("Force", True), *(P(n) for n in cmd_rds.RDS_PARAMS), should_process=True,
+        aliases=("ni",))
 def new_item(ctx: Any, args: dict[str, Any]) -> list[Any]:
     out: list[Any] = []
     for path in _paths(ctx, args):
+        dynamic = [n for n in cmd_rds.RDS_PARAMS if n in args]
+        if dynamic and path.kind != "rds":  # the RDS provider's dynamic parameters
+            raise ScriptError(ctx.file, ctx.line, "A parameter cannot be found that matches "
+                              f"parameter name '{dynamic[0]}'.")
+        if path.kind == "rds":
+            out.extend(cmd_rds.rds_new_item(ctx, path, args))
+            continue
         full = path.path + ("\\" + as_str(args["Name"]) if "Name" in args else "")
         if path.kind == "registry":
             registry = ctx.node.registry
@@ -258,7 +274,9 @@ def new_item(ctx: Any, args: dict[str, Any]) -> list[Any]:
         should_process=True, aliases=("rm", "del", "ri", "erase", "rmdir", "rd"))
 def remove_item(ctx: Any, args: dict[str, Any]) -> None:
     for path in _paths(ctx, args):
-        if path.kind == "cert":
+        if path.kind == "rds":
+            cmd_rds.rds_remove_item(ctx, path)
+        elif path.kind == "cert":
             for cert in _certs(ctx, path):
                 ctx.node.certstore.remove(path.store, cert.item.thumbprint)
                 ctx.effect(f"removed certificate {cert.item.thumbprint} from {path.store}")

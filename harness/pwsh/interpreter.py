@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import (
     cmd_firewall,
     cmd_items,
+    cmd_rds,
     cmd_services,
     cmd_system,
     nat_certutil,
@@ -57,8 +58,8 @@ if TYPE_CHECKING:
     from harness.windows.node import WindowsNode
 
 # Importing the command modules registers their cmdlets and programs.
-_REGISTERED = (cmd_firewall, cmd_items, cmd_services, cmd_system, nat_certutil, nat_icacls,
-               nat_misc, nat_netsh, nat_reg)
+_REGISTERED = (cmd_firewall, cmd_items, cmd_rds, cmd_services, cmd_system, nat_certutil,
+               nat_icacls, nat_misc, nat_netsh, nat_reg)
 CONTINUE_ACTIONS = ("continue", "silentlycontinue", "ignore")
 
 

@@ -1,4 +1,5 @@
-"""PowerShell provider paths: Registry (HKLM:, HKCU:, Registry::), Cert:, and the C: drive."""
+"""PowerShell provider paths: Registry (HKLM:, HKCU:, Registry::), Cert:, the C: drive and the
+RemoteDesktopServices provider's RDS: drive (RDS:\\GatewayServer on an RD Gateway)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ _HIVE_DRIVE = re.compile(r"^(HKLM|HKCU|HKU|HKCR|HKCC):", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class ProviderPath:
-    kind: str  # registry | cert | fs
-    path: str  # canonical registry path, Windows file path, or the cert path text
+    kind: str  # registry | cert | fs | rds
+    path: str  # canonical registry path, Windows file path, cert path text, or RDS path parts
     store: str | None = None  # cert: store name
     item: str | None = None  # cert: thumbprint
 
@@ -25,6 +26,8 @@ class ProviderPath:
             hive, _, rest = self.path.partition("\\")
             short = {v: k for k, v in HIVES.items() if len(k) <= 4}.get(hive, hive)
             return f"{short}:\\{rest}"
+        if self.kind == "rds":
+            return f"RDS:\\{self.path}"
         return self.path
 
 
@@ -50,6 +53,10 @@ def resolve(text: str, cwd: str = CWD) -> ProviderPath:
         if len(parts) == 1:
             raise UnsupportedPath(f"listing certificate stores ({raw})")
         return ProviderPath("cert", raw, parts[1], parts[2].upper() if len(parts) > 2 else None)
+    if lower.startswith(("rds:", "remotedesktopservices::rds:")):
+        rest = path[lower.index("rds:") + 4:]
+        parts = [p for p in rest.replace("/", "\\").split("\\") if p]
+        return ProviderPath("rds", "\\".join(parts))
     if re.match(r"^[A-Za-z]+:", path) and not re.match(r"^[A-Za-z]:", path):
         raise UnsupportedPath(f"provider drive {path.split(':', 1)[0]}:")
     if re.match(r"^[A-Za-z]:", path):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .errors import NotEmulated
 from .interpreter import run_source
 from .result import RemediationResult, ScriptResult
 
@@ -49,6 +50,17 @@ class Remediation:
     script: Path
     sidecar: Path
     parameters: dict[str, str] = field(default_factory=dict)
+
+
+class TargetNodeMissing(RemediationError, NotEmulated):
+    """The lab has no node the remediation runs on (a gateway script in a gateway-less lab):
+    a RemediationError, and a NotEmulated so a matrix cell says "not emulated" with the reason
+    instead of failing as a lab error."""
+
+    def __init__(self, file: str, role: str) -> None:
+        RemediationError.__init__(self, file, "target", f"the lab has no {role} node")
+        self.line, self.command = 0, f"a remediation for the {role} node"
+        self.detail = f"the lab has no {role} node"
 
 
 def load_remediation(path: Path) -> Remediation:
@@ -127,6 +139,6 @@ def run_remediation(remediation: Remediation | Path, nodes: Mapping[str, Windows
     result = RemediationResult(rem.id)
     for role in TARGETS[rem.target]:
         if role not in nodes:
-            raise RemediationError(str(rem.sidecar), "target", f"the lab has no {role} node")
+            raise TargetNodeMissing(str(rem.sidecar), role)
         result.results.append(run_script(rem.script, nodes[role], bound))
     return result

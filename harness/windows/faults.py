@@ -222,6 +222,47 @@ def set_connection_target(node: Any, target: str | None) -> None:
     node.set_connection_target(target)
 
 
+# -- RD Gateway (the gateway node, and the client's gateway setting) -----------------------------
+
+def _gateway(node: Any) -> Any:
+    if getattr(node, "gateway", None) is None:
+        raise FaultError(f"{node.name} is not an RD Gateway (role {node.role})")
+    return node.gateway
+
+
+@action
+def expire_gateway_certificate(node: Any, days_ago: int = 30) -> None:
+    """The gateway's bound SSL certificate expired `days_ago` days ago (same key, re-bound)."""
+    import datetime as dt
+
+    _gateway(node)
+    end = node.now() - dt.timedelta(days=days_ago)
+    node.replace_gateway_certificate(end - dt.timedelta(days=365), end)
+
+
+@action
+def remove_gateway_resource(node: Any, name: str, group: str | None = None) -> None:
+    """Take a computer name out of the RD Gateway-managed computer groups (or one group)."""
+    config = _gateway(node)
+    target = config.group(group) if group else None
+    if group and target is None:
+        raise FaultError(f"no RD Gateway-managed computer group {group!r}")
+    if not config.remove_computer(name, target):
+        raise FaultError(f"{name!r} is in no RD Gateway-managed computer group")
+
+
+@action
+def set_firewall_outbound_default(node: Any, action: str = "Block") -> None:
+    """The profiles' DefaultOutboundAction (Block: a hardening baseline's outbound lockdown)."""
+    node.firewall.set_default_outbound(action)
+
+
+@action
+def set_rd_gateway(node: Any, name: str | None, usage: int = 1) -> None:
+    """The RD Gateway the client's mstsc goes through (Default.rdp gatewayhostname)."""
+    node.set_rd_gateway(name, usage)
+
+
 def inject(node: Any, name: str, args: dict[str, Any] | None = None) -> None:
     """Apply one named fault action; FaultError for an unknown name or bad arguments."""
     fn = ACTIONS.get(name)

@@ -3,11 +3,16 @@
 Windows' firewall drops what it blocks (no reply to the SYN); block rules beat allow rules; with
 the firewall off every port is open. An upstream device (a fault's `reject` block) answers with
 RST instead, and no command on the node can change it.
+
+Outbound: allowed unless the profile's default outbound action is Block (a hardening baseline) or
+an enabled outbound Block rule matches the remote port and address; block beats allow here too.
+A blocked outbound connect fails at once on the node itself (WSAEACCES), it is not a timeout.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -29,6 +34,8 @@ class FirewallRule:
     direction: str = "Inbound"
     service: str | None = None
     program: str | None = None
+    remote_ports: tuple[int, ...] = ()  # outbound rules: empty = any remote port
+    remote_addresses: tuple[str, ...] = ()  # empty = any remote address
 
     def matches(self, port: int, protocol: str) -> bool:
         return (self.enabled and self.direction == "Inbound"
@@ -37,10 +44,29 @@ class FirewallRule:
                 and self.program is None
                 and self.service in (None, "TermService"))
 
+    def matches_outbound(self, address: str, port: int, protocol: str) -> bool:
+        return (self.enabled and self.direction == "Outbound"
+                and self.protocol.upper() in (protocol.upper(), "ANY")
+                and (not self.remote_ports or port in self.remote_ports)
+                and (not self.remote_addresses
+                     or any(_address_in(address, a) for a in self.remote_addresses)))
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["ports"] = list(self.ports)
+        out["remote_ports"] = list(self.remote_ports)
+        out["remote_addresses"] = list(self.remote_addresses)
         return out
+
+
+def _address_in(address: str, spec: str) -> bool:
+    """A RemoteAddress entry: Any, a single address or a CIDR prefix."""
+    if spec.strip().lower() == "any":
+        return True
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(spec.strip(), strict=False)
+    except ValueError:
+        return address.strip().lower() == spec.strip().lower()
 
 
 def _like(pattern: str, value: str) -> bool:
@@ -54,6 +80,7 @@ class Firewall:
         self.journal = journal if journal is not None else ActionJournal()
         self.rules: dict[str, FirewallRule] = {}
         self.enabled = True  # all profiles on; inbound default action Block
+        self.default_outbound = "Allow"  # the profiles' DefaultOutboundAction
         self.upstream: dict[int, Verdict] = {}
 
     def add_rule(self, rule: FirewallRule) -> FirewallRule:
@@ -109,6 +136,25 @@ class Firewall:
             return "drop"
         return "allow" if matching else "drop"
 
+    def outbound_verdict(self, address: str, port: int, protocol: str = "TCP"
+                         ) -> Literal["allow", "block"]:
+        """What an outbound connect from the node to address:port meets."""
+        if not self.enabled:
+            return "allow"
+        matching = [r for r in self.rules.values() if r.matches_outbound(address, port, protocol)]
+        if any(r.action == "Block" for r in matching):
+            return "block"
+        if matching:
+            return "allow"
+        return "block" if self.default_outbound == "Block" else "allow"
+
+    def set_default_outbound(self, action: str) -> None:
+        action = "Block" if action.lower() == "block" else "Allow"
+        if self.default_outbound != action:
+            self.journal.record("firewall", "default outbound action", self.default_outbound,
+                                action)
+            self.default_outbound = action
+
     # -- fault injection --------------------------------------------------------------------
 
     def add_block_rule(self, port: int = 3389, mode: Literal["drop", "reject"] = "drop",
@@ -134,5 +180,6 @@ class Firewall:
             self.set_enabled(rule, enabled)
 
     def snapshot(self) -> dict[str, Any]:
-        return {"enabled": self.enabled, "upstream": {str(k): v for k, v in self.upstream.items()},
+        return {"enabled": self.enabled, "default_outbound": self.default_outbound,
+                "upstream": {str(k): v for k, v in self.upstream.items()},
                 "rules": [r.to_json() for r in self.rules.values()]}

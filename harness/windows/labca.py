@@ -102,3 +102,28 @@ class LabCA:
                                          False), critical=False)
             .sign(self.key, hashes.SHA256())
         )
+
+
+def self_signed(key: rsa.RSAPrivateKey, fqdn: str, names: list[str], not_before: dt.datetime,
+                not_after: dt.datetime) -> x509.Certificate:
+    """A truly self-signed server certificate (issuer = subject), as New-SelfSignedCertificate
+    makes: no client trusts it until it is deployed to that client's Trusted Root store."""
+    sans: list[x509.GeneralName] = []
+    for n in names:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(n)))
+        except ValueError:
+            sans.append(x509.DNSName(n))
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, fqdn)])
+    return (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(not_before.replace(microsecond=0))
+        .not_valid_after(not_after.replace(microsecond=0))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                              ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False,
+                                     False), critical=False)
+        .sign(key, hashes.SHA256())
+    )

@@ -11,16 +11,28 @@ import threading
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.gateway.policy import GatewayPolicy
 from harness.host.policy import CredentialUnavailable, HostPolicy, TlsCredential
 
 from . import derive
 from .acl import AclTable, ace
-from .certstore import CertStore
+from .certstore import CertStore, StoredCert
 from .eventlog import EventLog
 from .filesystem import WinFs
 from .firewall import Firewall, FirewallRule, Verdict
+from .gateway import (
+    GATEWAY_CERT_DAYS,
+    GATEWAY_KEY_PREFIX,
+    GATEWAY_SERVICE,
+    HTTPS_PORT,
+    HTTPS_RULE,
+    WEBSOCKET_GROUP,
+    WEBSOCKET_RULE_PORT,
+    GatewayConfig,
+    default_config,
+)
 from .journal import ActionJournal
-from .labca import LabCA, key_pem
+from .labca import LabCA, key_pem, new_key
 from .machinekeys import KeyStoreError, KeyUnreadable, MachineKeys
 from .network import Network
 from .os_profiles import PatchLevel, load_profile
@@ -44,7 +56,9 @@ DEFAULT_PROFILE = {"client": "windows-11", "host": "windows-server-2022",
                    "gateway": "windows-server-2022"}
 ERRINFO_SERVER_DENIED_CONNECTION = 7
 STANDARD_FOLDERS = ("C:\\Windows\\System32\\drivers\\etc", "C:\\Windows\\Temp",
-                    "C:\\Users\\labadmin", "C:\\Program Files")
+                    "C:\\Users\\labadmin", "C:\\Users\\labadmin\\Documents", "C:\\Program Files")
+# mstsc's saved settings (UTF-16 on Windows); the lab reads its RD Gateway lines from it.
+DEFAULT_RDP = "C:\\Users\\labadmin\\Documents\\Default.rdp"
 
 
 class WindowsNode:
@@ -105,6 +119,9 @@ class WindowsNode:
         self.services.on_start["SessionEnv"] = self.check_certificate
         if self.services.is_running("TermService"):
             self._termservice_started()
+        self.gateway: GatewayConfig | None = None
+        if role == "gateway":
+            self._install_gateway()
         self.eventlog.entries.clear()
         self.journal.entries.clear()
         self.journal.record("node", self.name, None, f"installed {self.profile.id} as {role}")
@@ -245,6 +262,125 @@ class WindowsNode:
                 self.registry.value(RDP_TCP, "PortNumber", 3389))
             return self.firewall.verdict(target)
 
+    # -- RD Gateway (role "gateway") -----------------------------------------------------------
+
+    def _install_gateway(self) -> None:
+        """The RD Gateway role as the lab set it up: TSGateway running; an SSL certificate from
+        the lab CA for the gateway's FQDN in LocalMachine\\My (enrolled a month ago, valid a
+        year), bound to the gateway; the HTTPS and Remote Desktop (WebSocket) rules enabled; one
+        CAP and one RAP for Domain Users (the lab adds the session host to the RAP's group)."""
+        name, display, account = GATEWAY_SERVICE
+        self.services.install(name, display, account, "Automatic", True)
+        self.modules.add("remotedesktopservices")
+        self.firewall.add_rule(FirewallRule(
+            HTTPS_RULE["name"], HTTPS_RULE["display_name"], HTTPS_RULE["group"],
+            HTTPS_RULE["group"], "TCP", (HTTPS_PORT,)))
+        self.firewall.set_group_enabled(WEBSOCKET_GROUP, True)
+        self.gateway = default_config(self.domain, self.journal)
+        now = self.now()
+        item = self.issue_gateway_certificate(now - dt.timedelta(days=30),
+                                              now + dt.timedelta(days=GATEWAY_CERT_DAYS - 30))
+        self.gateway.bind_certificate(item.thumbprint)
+
+    @property
+    def gateway_key_name(self) -> str:
+        return f"{GATEWAY_KEY_PREFIX}_{self.machinekeys.machine_guid}"
+
+    def issue_gateway_certificate(self, not_before: dt.datetime, not_after: dt.datetime,
+                                  names: list[str] | None = None) -> StoredCert:
+        """A lab-CA certificate for the gateway's key (created when missing) into
+        LocalMachine\\My; it is not bound until SSLCertificate\\Thumbprint names it."""
+        key_name = self.gateway_key_name
+        key = self.machinekeys.read_key_as_admin(key_name)
+        if key is None:
+            key = new_key()
+            self.machinekeys.store_key_as_admin(key_name, key)
+        cert = self.ca.issue(key.public_key(), self.fqdn,
+                             names or [self.fqdn, self.computer_name.lower()], not_before,
+                             not_after)
+        item = StoredCert(cert, key_name)
+        self.certstore.add("My", item)
+        return item
+
+    def bound_gateway_certificate(self) -> StoredCert | None:
+        if self.gateway is None or not self.gateway.ssl_thumbprint:
+            return None
+        want = self.gateway.ssl_thumbprint.upper()
+        return next((c for c in self.certstore.store("My") if c.thumbprint == want), None)
+
+    def replace_gateway_certificate(self, not_before: dt.datetime, not_after: dt.datetime
+                                    ) -> StoredCert:
+        """Re-issue the bound certificate (same key) with another validity and bind it."""
+        assert self.gateway is not None, "not an RD Gateway"
+        old = self.bound_gateway_certificate()
+        item = self.issue_gateway_certificate(not_before, not_after)
+        if old is not None:
+            self.certstore.remove("My", old.thumbprint)
+        self.gateway.bind_certificate(item.thumbprint)
+        return item
+
+    def gateway_credential(self) -> TlsCredential:
+        """What TSGateway (NETWORK SERVICE) loads at each connection: the certificate
+        SSLCertificate\\Thumbprint names in LocalMachine\\My, and its private key."""
+        with self.lock:
+            if self.gateway is None:
+                raise CredentialUnavailable("this node is not an RD Gateway")
+            if not self.gateway_tls_versions():
+                self.eventlog.write(36871, "A fatal error occurred while creating a TLS server "
+                                    "credential. The internal error state is 10013.")
+                raise CredentialUnavailable("no TLS protocol is enabled for the server", 36871,
+                                            "10013")
+            cert = self.bound_gateway_certificate()
+            if cert is None or cert.key_name is None:
+                self._log_36870("0x8009030E")
+                raise CredentialUnavailable("no SSL certificate bound to RD Gateway "
+                                            "(RDS:\\GatewayServer\\SSLCertificate)", 36870,
+                                            "0x8009030E")
+            try:
+                key = self.machinekeys.load_key(cert.key_name, "NETWORK SERVICE")
+            except KeyUnreadable as exc:
+                self._log_36870("0x8009030D")
+                raise CredentialUnavailable(str(exc), 36870, "0x8009030D") from exc
+            if key.public_key().public_numbers() != cert.cert.public_key().public_numbers():
+                self._log_36870("0x8009030D")
+                raise CredentialUnavailable("the private key does not match the certificate",
+                                            36870, "0x8009030D")
+            return TlsCredential(cert.pem, key_pem(key))
+
+    def gateway_tls_versions(self) -> list[str]:
+        """TLS versions Schannel serves HTTPS with (SCHANNEL values as read at the last boot)."""
+        return derive.schannel_protocols(self._schannel, self.profile, self.patches.features(),
+                                         "Server")
+
+    def gateway_listening(self) -> bool:
+        """TSGateway runs (HTTP.sys then listens on 443 for /remoteDesktopGateway/)."""
+        with self.lock:
+            service = self.services.find(GATEWAY_SERVICE[0])
+            return self.gateway is not None and service is not None and service.running
+
+    def gateway_policy(self) -> GatewayPolicy:
+        """The GatewayPolicy for the next connection, derived from the node's state now:
+        certificate (read per connection), CAP, RAP and the WebSocket firewall rule."""
+        with self.lock:
+            if self.gateway is None:
+                raise ValueError(f"{self.name} is not an RD Gateway (role {self.role})")
+            versions = self.gateway_tls_versions() or list(self.profile.tls_supported)
+            return GatewayPolicy(
+                load_credential=self.gateway_credential, users=dict(self.users),
+                allowed_users=self.gateway.allowed_users(self.users),
+                allowed_resources=self.gateway.allowed_resources(),
+                rap=self.gateway.rap_rules(self.users),
+                websocket_allowed=self.firewall_verdict(WEBSOCKET_RULE_PORT) == "allow",
+                http_allowed=True, host_reachable=True, domain=self.domain,
+                computer_name=self.computer_name, dns_domain=self.dns_domain,
+                tls_min=versions[0], tls_max=versions[-1],
+            )
+
+    def outbound_verdict(self, address: str, port: int) -> str:
+        """allow or block for an outbound TCP connect from this node (its firewall)."""
+        with self.lock:
+            return self.firewall.outbound_verdict(address, port)
+
     # -- client side ----------------------------------------------------------------------------
 
     def client_settings(self) -> ClientSettings:
@@ -267,7 +403,44 @@ class WindowsNode:
                 connection_target=str(target) if target else None,
                 trusted_ca_pem=self.ca.cert_pem, hosts=dict(self.network.hosts),
                 dns_cache=dict(self.network.dns_cache),
-                dns_records=dict(self.network.dns_records))
+                dns_records=dict(self.network.dns_records), gateway=self.rd_gateway())
+
+    def _rdp_file(self) -> dict[str, str]:
+        real = self.fs.real(DEFAULT_RDP)
+        if not real.is_file():
+            return {}
+        raw = real.read_bytes()
+        text = raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else \
+            raw.decode("utf-8-sig", "replace")
+        fields: dict[str, str] = {}
+        for line in text.splitlines():
+            name, _, rest = line.strip().partition(":")
+            _, _, value = rest.partition(":")
+            if name:
+                fields[name.lower()] = value.strip()
+        return fields
+
+    def rd_gateway(self) -> str | None:
+        """The RD Gateway mstsc goes through: Default.rdp's gatewayhostname when
+        gatewayusagemethod is 1 (always); None for a direct connection."""
+        fields = self._rdp_file()
+        if fields.get("gatewayusagemethod") != "1":
+            return None
+        return fields.get("gatewayhostname") or None
+
+    def set_rd_gateway(self, name: str | None, usage: int = 1) -> None:
+        """Write Default.rdp's RD Gateway lines (other lines stay); None: no gateway."""
+        real = self.fs.real(DEFAULT_RDP)
+        before = self.rd_gateway()
+        lines = []
+        if real.is_file():
+            lines = [ln for ln in real.read_text("utf-8-sig", "replace").splitlines()
+                     if not ln.lower().startswith(("gatewayhostname:", "gatewayusagemethod:"))]
+        if name is not None:
+            lines += [f"gatewayhostname:s:{name}", f"gatewayusagemethod:i:{usage}"]
+        real.parent.mkdir(parents=True, exist_ok=True)
+        real.write_text("\n".join(lines) + "\n")
+        self.journal.record("client", "Default.rdp RD Gateway", before, self.rd_gateway())
 
     def set_connection_target(self, target: str | None) -> None:
         """What mstsc's Computer box holds (HKCU\\...\\Terminal Server Client\\Default MRU0)."""
@@ -360,4 +533,6 @@ class WindowsNode:
                 "machinekeys": self.machinekeys.snapshot(),
                 "services": self.services.snapshot(), "firewall": self.firewall.snapshot(),
                 "network": self.network.snapshot(), "events": self.eventlog.snapshot(),
+                "gateway": self.gateway.snapshot() if self.gateway else None,
+                "rd_gateway": self.rd_gateway(),
             }

@@ -63,6 +63,14 @@ class ServiceManager:
             self.services[name.lower()] = Service(name, display, account, conf["start_type"],
                                                   bool(conf["running"]), deps)
 
+    def install(self, name: str, display_name: str, account: str, start_type: str = "Automatic",
+                running: bool = True, depends_on: tuple[str, ...] = ()) -> Service:
+        """A service a role adds (the RD Gateway's TSGateway), as set up at role install."""
+        service = Service(name, display_name, account, start_type, running, depends_on)
+        self.services[name.lower()] = service
+        self.journal.record("services", name, None, service.to_json())
+        return service
+
     def find(self, name: str) -> Service | None:
         found = self.services.get(name.lower())
         if found is None:

@@ -14,6 +14,7 @@ class ClientSettings:
     tls_min/tls_max are None when Schannel on the client has no usable TLS version.
     credssp_version is the TSRequest version the client sends (below 5: unpatched).
     connection_target is what mstsc's Computer box holds (MRU0), None for the host's name.
+    gateway is the RD Gateway ("host" or "host:port") mstsc goes through, None for direct.
     """
 
     name: str
@@ -31,6 +32,7 @@ class ClientSettings:
     hosts: dict[str, str] = field(default_factory=dict)
     dns_cache: dict[str, str] = field(default_factory=dict)
     dns_records: dict[str, str] = field(default_factory=dict)
+    gateway: str | None = None
 
     def resolve(self, name: str) -> str | None:
         """The address the client's resolver returns: hosts file, cache, then DNS server."""
