@@ -55,7 +55,7 @@ def run_xfreerdp(
     timeout: float = 20.0,
     prefix: list[str] | None = None,
 ) -> XfreerdpRun:
-    """`xfreerdp /auth-only` against host:port under `timeout`; never waits longer than timeout+5."""
+    """`xfreerdp /auth-only` against host:port under `timeout`; never waits past timeout + 5 s."""
     exe = xfreerdp_path()
     if exe is None:
         raise FileNotFoundError("xfreerdp is not installed (Debian package freerdp2-x11)")
@@ -78,8 +78,15 @@ def run_xfreerdp(
             certs.mkdir(parents=True)
             env["SSL_CERT_FILE"] = str(cafile)
         t0 = time.monotonic()
-        proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=timeout + 10, check=False)
+        proc = subprocess.run(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout + 10,
+            check=False,
+        )
         seconds = time.monotonic() - t0
     masked = [a if not a.startswith("/p:") else "/p:***" for a in argv]
     return XfreerdpRun(masked, proc.returncode, seconds, proc.stdout.decode("utf-8", "replace"))

@@ -53,7 +53,8 @@ def make_ca(common_name: str = "rdplab Lab CA", days: int = 3650) -> KeyPair:
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
         )
         .sign(key, hashes.SHA256())
     )

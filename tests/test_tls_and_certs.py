@@ -32,21 +32,25 @@ def _pump(a: TlsEndpoint, b: TlsEndpoint, rounds: int = 10) -> None:
 
 
 def test_memory_bio_tls_handshake_and_data(host_pair: KeyPair) -> None:
-    server = TlsEndpoint(server_context(host_pair.cert_pem, host_pair.key_pem, "TLSv1.2", "TLSv1.3"),
-                         server_side=True)
+    server = TlsEndpoint(
+        server_context(host_pair.cert_pem, host_pair.key_pem, "TLSv1.2", "TLSv1.3"),
+        server_side=True,
+    )
     client = TlsEndpoint(client_context(), server_side=False, server_hostname="localhost")
     _pump(client, server)
     assert client.info and client.info.version == "TLSv1.3"
     assert client.info.peer_cert_der == x509.load_pem_x509_certificate(
-        host_pair.cert_pem).public_bytes(Encoding.DER)
+        host_pair.cert_pem
+    ).public_bytes(Encoding.DER)
     client.write(b"x" * 100_000)
     server.feed(client.outgoing())
     assert server.read() == b"x" * 100_000
 
 
 def test_version_mismatch_fails_with_typed_error(host_pair: KeyPair) -> None:
-    server = TlsEndpoint(server_context(host_pair.cert_pem, host_pair.key_pem, "TLSv1", "TLSv1"),
-                         server_side=True)
+    server = TlsEndpoint(
+        server_context(host_pair.cert_pem, host_pair.key_pem, "TLSv1", "TLSv1"), server_side=True
+    )
     client = TlsEndpoint(client_context("TLSv1.2", "TLSv1.3"), server_side=False)
     with pytest.raises(ProtocolFailure) as info:
         _pump(client, server)
@@ -54,18 +58,19 @@ def test_version_mismatch_fails_with_typed_error(host_pair: KeyPair) -> None:
 
 
 def test_legacy_tls10_pairing_works_when_both_allow_it(host_pair: KeyPair) -> None:
-    server = TlsEndpoint(server_context(host_pair.cert_pem, host_pair.key_pem, "TLSv1", "TLSv1"),
-                         server_side=True)
+    server = TlsEndpoint(
+        server_context(host_pair.cert_pem, host_pair.key_pem, "TLSv1", "TLSv1"), server_side=True
+    )
     client = TlsEndpoint(client_context("TLSv1", "TLSv1.2"), server_side=False)
     _pump(client, server)
     assert client.info and client.info.version == "TLSv1"
 
 
-def _verify(pair: KeyPair, ca: KeyPair | None, name: str = "localhost",
-            now: dt.datetime | None = None) -> list[int]:
+def _verify(
+    pair: KeyPair, ca: KeyPair | None, name: str = "localhost", now: dt.datetime | None = None
+) -> list[int]:
     report = verify_certificate(
-        x509.load_pem_x509_certificate(pair.cert_pem).public_bytes(
-            Encoding.DER),
+        x509.load_pem_x509_certificate(pair.cert_pem).public_bytes(Encoding.DER),
         trust_anchors=[ca.cert] if ca else [],
         target_name=name,
         now=now or dt.datetime.now(dt.UTC),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,7 +22,9 @@ from harness.rdp.x224 import (
 
 
 def test_connection_request_round_trip_with_cookie() -> None:
-    cr = ConnectionRequest(int(Protocol.SSL | Protocol.HYBRID | Protocol.HYBRID_EX), "mstshash=alice")
+    cr = ConnectionRequest(
+        int(Protocol.SSL | Protocol.HYBRID | Protocol.HYBRID_EX), "mstshash=alice"
+    )
     data = cr.encode()
     assert data[:2] == b"\x03\x00" and len(data) == int.from_bytes(data[2:4], "big")
     assert ConnectionRequest.decode(data) == cr
@@ -48,8 +52,9 @@ def test_every_failure_code_round_trips(code: NegFailure) -> None:
     assert ConnectionConfirm.decode(cc.encode()).failure == code
 
 
-@pytest.mark.parametrize("proto", [Protocol.RDP, Protocol.SSL, Protocol.HYBRID, Protocol.HYBRID_EX,
-                                   Protocol.RDSTLS])
+@pytest.mark.parametrize(
+    "proto", [Protocol.RDP, Protocol.SSL, Protocol.HYBRID, Protocol.HYBRID_EX, Protocol.RDSTLS]
+)
 def test_every_selected_protocol_round_trips(proto: Protocol) -> None:
     cc = ConnectionConfirm(selected_protocol=int(proto), flags=0x1F)
     back = ConnectionConfirm.decode(cc.encode())
@@ -84,7 +89,5 @@ def test_describe_protocols() -> None:
 @given(st.binary(max_size=64))
 def test_parsers_raise_only_typed_errors(data: bytes) -> None:
     for parse in (ConnectionRequest.decode, ConnectionConfirm.decode, decode_data, frame_length):
-        try:
+        with contextlib.suppress(RdpError):
             parse(data)
-        except RdpError:
-            pass

@@ -16,12 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..lab.definition import load_lab
 from ..lab.factory import resolve_backend
-from ..probe.profiles import ProfileError, load_profile
-from ..scenario.catalog import load_catalog
-from ..scenario.source import ScenarioFileError
 from ..matrix.cell import CellOptions
 from ..matrix.report import print_matrix, write_json, write_junit, write_markdown
 from ..matrix.runner import default_jobs, run_matrix
+from ..probe.profiles import ProfileError, load_profile
+from ..scenario.catalog import load_catalog
+from ..scenario.source import ScenarioFileError
 
 
 def _ids(value: str | None) -> list[str] | None:

@@ -16,15 +16,24 @@ from ..probe.runner import ProbeOptions, ProbeTarget, run_probe
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("probe", help="connect like a real client and report every stage",
-                       description=__doc__)
+    p = sub.add_parser(
+        "probe", help="connect like a real client and report every stage", description=__doc__
+    )
     p.add_argument("url", help="rdp://[USER@]HOST[:PORT] (USER may be DOMAIN\\\\user)")
-    p.add_argument("--password-env", metavar="VAR", help="environment variable holding the password")
-    p.add_argument("--profile", default="mstsc-win11",
-                   help=f"client profile (default mstsc-win11; known: {', '.join(profile_names())})")
+    p.add_argument(
+        "--password-env", metavar="VAR", help="environment variable holding the password"
+    )
+    p.add_argument(
+        "--profile",
+        default="mstsc-win11",
+        help=f"client profile (default mstsc-win11; known: {', '.join(profile_names())})",
+    )
     p.add_argument("--cafile", type=Path, help="PEM file of trusted CA certificates")
-    p.add_argument("--cert-policy", choices=("ignore", "warn", "strict"),
-                   help="override the profile's certificate policy")
+    p.add_argument(
+        "--cert-policy",
+        choices=("ignore", "warn", "strict"),
+        help="override the profile's certificate policy",
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="overall limit in seconds")
     p.add_argument("--gateway", metavar="URL", help="https://[USER@]HOST[:PORT] of an RD Gateway")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -51,16 +60,19 @@ def parse_target(url: str, password: str) -> ProbeTarget:
         port = parts.port or 3389
     except ValueError as exc:
         raise ValueError(f"bad port in {url!r}: {exc}") from None
-    return ProbeTarget(host=parts.hostname, port=port, username=user, password=password,
-                       domain=domain)
+    return ProbeTarget(
+        host=parts.hostname, port=port, username=user, password=password, domain=domain
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     password = ""
     if args.password_env:
         if args.password_env not in os.environ:
-            print(f"rdplab probe: environment variable {args.password_env} is not set",
-                  file=sys.stderr)
+            print(
+                f"rdplab probe: environment variable {args.password_env} is not set",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         password = os.environ[args.password_env]
     try:
@@ -72,8 +84,12 @@ def run(args: argparse.Namespace) -> int:
     if args.cafile is not None and not args.cafile.is_file():
         print(f"rdplab probe: --cafile {args.cafile}: no such file", file=sys.stderr)
         return EXIT_USAGE
-    options = ProbeOptions(profile=profile, cert_policy=args.cert_policy, cafile=args.cafile,
-                           overall_timeout=args.timeout)
+    options = ProbeOptions(
+        profile=profile,
+        cert_policy=args.cert_policy,
+        cafile=args.cafile,
+        overall_timeout=args.timeout,
+    )
     if args.gateway:
         from ..gateway.probe_support import gateway_connector  # optional layer
 

@@ -54,8 +54,9 @@ class LabSpec:
 
 def _password(fake: Faker) -> str:
     # Meets Windows' default complexity rules: upper, lower, digit, symbol, 14 characters.
-    return fake.password(length=14, special_chars=True, digits=True, upper_case=True,
-                         lower_case=True)
+    return fake.password(
+        length=14, special_chars=True, digits=True, upper_case=True, lower_case=True
+    )
 
 
 def resolve_lab_path(name_or_path: str | Path) -> Path:
@@ -99,14 +100,24 @@ def load_lab(name_or_path: str | Path) -> LabSpec:
         try:
             load_os(node.os)
         except (KeyError, ValueError, FileNotFoundError) as exc:
-            raise doc.error(("nodes", role, "os"), f"unknown OS profile {node.os!r}: {exc}") from None
+            raise doc.error(
+                ("nodes", role, "os"), f"unknown OS profile {node.os!r}: {exc}"
+            ) from None
     network = data.get("network", {})
     return LabSpec(
-        name=data["name"], description=data["description"], path=path, seed=seed,
-        domain=data.get("domain", "LAB"), dns_domain=data.get("dns_domain", "lab.test"),
-        nodes=nodes, users=users, vpn=network.get("path", "vpn") == "vpn",
-        vpn_mtu=int(network.get("vpn_mtu", 1500)), profile=data.get("profile", "mstsc-win11"),
-        code_profiles=tuple(data.get("code_profiles", ("mstsc-win11", "freerdp2"))), raw=data,
+        name=data["name"],
+        description=data["description"],
+        path=path,
+        seed=seed,
+        domain=data.get("domain", "LAB"),
+        dns_domain=data.get("dns_domain", "lab.test"),
+        nodes=nodes,
+        users=users,
+        vpn=network.get("path", "vpn") == "vpn",
+        vpn_mtu=int(network.get("vpn_mtu", 1500)),
+        profile=data.get("profile", "mstsc-win11"),
+        code_profiles=tuple(data.get("code_profiles", ("mstsc-win11", "freerdp2"))),
+        raw=data,
     )
 
 

@@ -1,31 +1,37 @@
 """The netns backend: the lab's network made real in kernel namespaces (harness/net).
 
-client — router ("the VPN") — host (— gateway), with the model's addresses (base.ADDRESSES) on
-real veths. The emulated host serves from a socket inside the host namespace; the probe connects
-from a socket inside the client namespace, so refused / timed out / unreachable, MTU black holes
-and netem come from the kernel, not from a rule in Python. sync() makes the kernel follow the
-Windows model:
+client — router ("the VPN") — host (and — gateway), with the model's addresses (base.ADDRESSES)
+on real veths. The emulated host serves from a socket inside the host namespace, the emulated RD
+Gateway from one inside the gateway namespace; the probe connects from a socket inside the client
+namespace (the gateway reaches the host from its own), so refused / timed out / unreachable, MTU
+black holes and netem come from the kernel, not from a rule in Python. sync() makes the kernel
+follow the Windows model:
 
 - listening: the host's listener exists exactly when the model listens (TermService running,
-  Remote Desktop enabled), on the model's port; otherwise a SYN meets the kernel's RST;
+  Remote Desktop enabled), on the model's port; otherwise a SYN meets the kernel's RST. The
+  gateway listens on 443 while TSGateway runs;
 - firewall: the model's verdict for the RDP port (and the listening port) becomes an nft table
-  in the host namespace: `drop` (silence) or `reject` (TCP reset);
+  in the host namespace: `drop` (silence) or `reject` (TCP reset); the gateway's verdict for 443
+  one in the gateway namespace;
 - MTU: the MTU of each node's route NIC in the model is the MTU of its veth towards the router;
 - names: the client namespace's hosts file (/etc/netns/<ns>/hosts, what a real xfreerdp started
   with `exec_prefix("client")` resolves through) holds the client model's view of every name
   (DNS server records, then cache, then its hosts file).
 
 Faults on the path itself (black hole, netem, MSS clamping) come through apply_network_fault.
+The VPN is the client's leg: a black hole limits traffic to and from the client only, so the
+gateway reaches the host at full MTU, as on one site.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..host.server import EmulatedHost
 from ..net import (
@@ -45,12 +51,16 @@ from ..net import (
 from ..net.dns import lab_hosts
 from ..net.nsenter import ns_exec_argv
 from ..windows.node import WindowsNode
-from .base import ADDRESSES, RDP_PORT, Lab, NotEmulated
+from .base import ADDRESSES, GATEWAY_PORT, RDP_PORT, Lab, NotEmulated
 from .definition import LabSpec
+
+if TYPE_CHECKING:
+    from ..gateway.server import GatewayServer
 
 LINK_MTU = 1500
 HOST_IDLE_TIMEOUT = 15.0
 NETWORK_FAULTS = ("mtu_blackhole", "netem", "mss_clamp")
+VPN_LEGS = ("client",)  # the endpoints on the far side of the VPN
 
 
 class NetnsLab(Lab):
@@ -62,10 +72,12 @@ class NetnsLab(Lab):
         self._state_dir = state_dir  # None: $RDPLAB_STATE_DIR or /run/rdplab
         self._lock = threading.RLock()
         self._net: NetLab | None = None
-        self._server: EmulatedHost | None = None
+        self._host: EmulatedHost | None = None
+        self._gateway: GatewayServer | None = None
+        self._gateway_listener: socket.socket | None = None
         # What sync() last applied, so an unchanged model costs no kernel call.
         self._listen_port: int | None = None
-        self._firewall: dict[int, str] = {}
+        self._firewall: dict[str, dict[int, str]] = {}
         self._mtu: dict[str, int] = {}
         self._hosts: dict[str, str] | None = None
         self.network_faults: dict[str, dict[str, Any]] = {}
@@ -91,9 +103,11 @@ class NetnsLab(Lab):
             net = NetLab(topology, state_dir=self._state_dir, handle_signals=True)
             net.__enter__()  # creates it; SIGTERM/SIGHUP raise Terminated until close()
             self._net = net
-            if self._scratch_workdir() is not None:
-                net.record(self._scratch_workdir())
+            scratch = self._scratch_workdir()
+            if scratch is not None:
+                net.record(scratch)
             self._mtu = {role: LINK_MTU for role in topology.endpoints()}
+            self._firewall = {role: {} for role in topology.endpoints()}
             try:
                 self.sync()
             except BaseException:
@@ -103,25 +117,30 @@ class NetnsLab(Lab):
     def close(self) -> None:
         with self._lock:
             try:
-                self._unlisten()
+                self._gateway_unlisten()
             finally:
-                net, self._net = self._net, None
-                self._listen_port = None
-                self._firewall = {}
-                self._mtu = {}
-                self._hosts = None
-                self.network_faults.clear()
-                if net is not None:
-                    scratch = self._scratch_workdir()
-                    if scratch is not None:
-                        net.forget(scratch)  # its owner (LabHandle) removes it, not destroy()
-                    net.__exit__(None, None, None)
+                try:
+                    self._unlisten()
+                finally:
+                    self._teardown()
+
+    def _teardown(self) -> None:
+        net, self._net = self._net, None
+        self._listen_port = None
+        self._firewall = {}
+        self._mtu = {}
+        self._hosts = None
+        self.network_faults.clear()
+        if net is not None:
+            scratch = self._scratch_workdir()
+            if scratch is not None:
+                net.forget(scratch)  # its owner (LabHandle) removes it, not destroy()
+            net.__exit__(None, None, None)
 
     def _scratch_workdir(self) -> dict[str, str] | None:
         """LabHandle's own temporary work directory (tempdir/rdplab-<lab>-*) as a state-file
         resource: recorded while the lab runs so that `down_all` removes it after a SIGKILL, and
-        forgotten before a normal destroy. A work directory given by the caller is never
-        recorded."""
+        forgotten before a normal destroy. A work directory the caller gave is never recorded."""
         workdir = Path(self.workdir)
         if (workdir.parent == Path(tempfile.gettempdir())
                 and workdir.name.startswith(f"rdplab-{self.spec.name}-")):
@@ -135,16 +154,21 @@ class NetnsLab(Lab):
             net = self.net
             host = self.host
             port = host.listening_port()
-            if port != self._listen_port or (port is not None and self._server is None):
+            if port != self._listen_port or (port is not None and self._host is None):
                 self._unlisten()
                 if port is not None:
                     self._listen(port)
-
             ports = {RDP_PORT} if port is None else {RDP_PORT, port}
-            blocked = {p: v for p in sorted(ports) if (v := host.firewall_verdict(p)) != "allow"}
-            if blocked != self._firewall:
-                apply_firewall_ports(net, blocked, node="host")  # type: ignore[arg-type]
-                self._firewall = blocked
+            self._sync_firewall("host", host, ports)
+
+            gateway = self.gateway
+            if gateway is not None and "gateway" in net.topology.nodes:
+                serving = self.gateway_serving()
+                if serving and self._gateway is None:
+                    self._gateway_listen()
+                elif not serving and self._gateway is not None:
+                    self._gateway_unlisten()
+                self._sync_firewall("gateway", gateway, {GATEWAY_PORT})
 
             for role in net.topology.endpoints():
                 node = self.nodes.get(role)
@@ -165,14 +189,19 @@ class NetnsLab(Lab):
                 write_hosts(net, "client", entries)
                 self._hosts = entries
 
+    def _sync_firewall(self, role: str, node: WindowsNode, ports: set[int]) -> None:
+        blocked = {p: v for p in sorted(ports) if (v := node.firewall_verdict(p)) != "allow"}
+        if blocked != self._firewall.get(role):
+            apply_firewall_ports(self.net, blocked, node=role)  # type: ignore[arg-type]
+            self._firewall[role] = blocked
+
     def _client_names(self) -> dict[str, str]:
         """Every name the client model resolves, as a hosts file (IPv4 answers only)."""
         entries = lab_hosts(self.net.topology)
         network = self.client.network
         with self.client.lock:
-            tables = (network.dns_records, network.dns_cache, network.hosts)  # lowest first
             merged: dict[str, str] = {}
-            for table in tables:
+            for table in (network.dns_records, network.dns_cache, network.hosts):  # lowest first
                 merged.update(table)
         for name, address in merged.items():
             key = str(name).lower().rstrip(".")
@@ -184,36 +213,67 @@ class NetnsLab(Lab):
                 entries[key] = str(address)
         return entries
 
-    def _listen(self, port: int) -> None:
-        sock = self.net.socket("host")
+    def _listening_socket(self, role: str, port: int) -> socket.socket:
+        sock = self.net.socket(role)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((ADDRESSES["host"], port))
+            sock.bind((ADDRESSES[role], port))
             sock.listen(64)
         except BaseException:
             sock.close()
             raise
+        return sock
+
+    def _listen(self, port: int) -> None:
+        sock = self._listening_socket("host", port)
         server = EmulatedHost(self.host_policy, on_event=self.host_event,
                               idle_timeout=HOST_IDLE_TIMEOUT)
         server.start(sock)
-        self._server = server
+        self._host = server
         self._listen_port = port
 
     def _unlisten(self) -> None:
-        server, self._server = self._server, None
+        server, self._host = self._host, None
         self._listen_port = None
         if server is not None:
             server.stop()
 
-    @property
-    def server(self) -> EmulatedHost | None:
-        """The emulated host while the model listens (its stats count connections)."""
-        return self._server
+    def _gateway_listen(self) -> None:
+        sock = self._listening_socket("gateway", GATEWAY_PORT)
+        self._gateway_listener = sock
+        self._gateway = self.serve_gateway(sock)
 
-    # -- the client's stack --------------------------------------------------------------------
+    def _gateway_unlisten(self) -> None:
+        server, self._gateway = self._gateway, None
+        listener, self._gateway_listener = self._gateway_listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the acceptor at once
+        try:
+            if server is not None:
+                server.stop()
+        finally:
+            if listener is not None:
+                listener.close()
+
+    @property
+    def host_server(self) -> EmulatedHost | None:
+        """The emulated host while the model listens (its stats count connections)."""
+        return self._host
+
+    @property
+    def gateway_server(self) -> GatewayServer | None:
+        """The emulated RD Gateway while the model serves (its log has the gateway's events)."""
+        return self._gateway
+
+    # -- the nodes' stacks ---------------------------------------------------------------------
 
     def connect(self, address: str, port: int, timeout: float) -> socket.socket:
-        sock = self.net.socket("client")
+        return self.connect_from("client", address, port, timeout)
+
+    def connect_from(self, role: str, address: str, port: int, timeout: float) -> socket.socket:
+        """A TCP connection made in `role`'s namespace: the kernel answers as it would there."""
+        sock = self.net.socket(role)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.settimeout(timeout)
@@ -224,23 +284,41 @@ class NetnsLab(Lab):
         return sock
 
     def exec_prefix(self, role: str = "client") -> list[str]:
-        """`ip netns exec <ns>`: prefix an argv with it to run a real program on that node."""
+        """`ip netns exec <ns>`: prefix an argv with it to run a real program on that node (it
+        resolves names through the namespace's hosts file)."""
         return ns_exec_argv(self.net.ns(role), [])
+
+    def xfreerdp_endpoint(self) -> tuple[str, int, list[str] | None, str]:
+        """A real xfreerdp in the client namespace connects by the client's own name for the
+        host; the namespace's hosts file (synced from the client model) resolves it."""
+        self.sync()
+        name, _ = self.client_target()
+        return name, RDP_PORT, self.exec_prefix("client"), name
+
+    def xfreerdp_gateway(self) -> tuple[str, int, str] | None:
+        """(address, port, name) of the RD Gateway the client's settings name, for `/g:`; the
+        name itself as the address (the namespace resolves it); None for a direct connection."""
+        gateway_name = self.client.client_settings().gateway
+        if not gateway_name:
+            return None
+        name = gateway_name.rsplit(":", 1)[0] if gateway_name.count(":") == 1 else gateway_name
+        return name, GATEWAY_PORT, name
 
     # -- faults on the path ---------------------------------------------------------------------
 
     def apply_network_fault(self, action: str, args: dict[str, Any]) -> None:
-        """mtu_blackhole {mtu=1300, drop_icmp=true}, netem {delay_ms, jitter_ms, loss_pct,
-        reorder_pct}, mss_clamp {} (the router's fix for a black hole); anything else is not
-        emulated."""
+        """mtu_blackhole {mtu=1300, drop_icmp=true} on the VPN (the client's leg), netem
+        {delay_ms, jitter_ms, loss_pct, reorder_pct} on the router's interfaces, mss_clamp {}
+        (the router's fix for a black hole); anything else is not emulated."""
         args = dict(args or {})
         with self._lock:
             net = self.net
             if action == "mtu_blackhole":
                 mtu = int(args.get("mtu", 1300))
                 drop_icmp = bool(args.get("drop_icmp", True))
-                apply_mtu_blackhole(net, mtu=mtu, drop_icmp=drop_icmp)
-                self.network_faults[action] = {"mtu": mtu, "drop_icmp": drop_icmp}
+                apply_mtu_blackhole(net, mtu=mtu, drop_icmp=drop_icmp, legs=VPN_LEGS)
+                self.network_faults[action] = {"mtu": mtu, "drop_icmp": drop_icmp,
+                                               "legs": list(VPN_LEGS)}
             elif action == "netem":
                 netem = Netem(**{k: float(args.get(k, 0.0)) for k in
                                  ("delay_ms", "jitter_ms", "loss_pct", "reorder_pct")})

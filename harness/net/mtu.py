@@ -20,8 +20,10 @@ it does not; apply_mss_clamp(lab) — the router rewrites the MSS of SYNs to its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .cmd import ip_batch
 from .nsenter import write_sysctl
 
 if TYPE_CHECKING:
@@ -30,6 +32,10 @@ if TYPE_CHECKING:
 _ICMP_TOO_BIG = (
     "icmp type destination-unreachable icmp code 4 drop\n    icmpv6 type packet-too-big drop"
 )
+
+
+LEG_TABLE = 213  # routing table (router namespace) for traffic coming from a bottleneck leg
+LEG_PREF = 1000  # policy rule priorities LEG_PREF + k, one per leg
 
 
 def pmtu_table(lab: NetLab) -> str:
@@ -42,11 +48,15 @@ def mss_table(lab: NetLab) -> str:
     return f"rdplab_{lab.lab_id}_mss"
 
 
-def _route_lines(lab: NetLab, mtu: int | None) -> list[str]:
+def _route_lines(
+    lab: NetLab, mtu: int | None, *, only: Sequence[str] | None = None, table: int | None = None
+) -> list[str]:
     suffix = f" mtu {mtu}" if mtu else ""
+    suffix += f" table {table}" if table is not None else ""
     return [
         f"route replace {i.subnet} dev {i.name} proto kernel scope link src {i.address}{suffix}"
         for i in lab.topology.node_ifaces(lab.router)
+        if only is None or i.peer in only
     ]
 
 
@@ -68,13 +78,37 @@ def apply_mtu_blackhole(
     *,
     mtu: int = 1300,
     drop_icmp: bool = True,
+    legs: Sequence[str] | None = None,
 ) -> None:
-    """Give the router a `mtu` bottleneck and (drop_icmp) hide it from PMTU discovery."""
+    """Give the router a `mtu` bottleneck and (drop_icmp) hide it from PMTU discovery.
+
+    legs names the endpoints behind the bottleneck (e.g. ("client",): a VPN between the client
+    and a site holding the gateway and the host); traffic between the other endpoints keeps the
+    full MTU. Towards a leg the main routes carry the MTU; from a leg a policy rule (iif) sends
+    forwarding through a table whose routes carry it, so both directions and MSS clamping by
+    route MTU behave as with every route limited. None: every route (the default)."""
     if not 576 <= mtu <= 9000:
         raise ValueError(f"MTU {mtu} outside 576..9000")
     r = lab.router
-    lab.ip(r, *_route_lines(lab, mtu))
-    lab.faults["mtu_blackhole"] = {"mtu": mtu, "drop_icmp": drop_icmp}
+    ends = lab.topology.endpoints()
+    if legs is not None:
+        legs = list(legs)
+        unknown = [n for n in legs if n not in ends]
+        if unknown or not legs:
+            raise ValueError(f"legs must name some of the endpoints {ends}, not {unknown}")
+    _clear_legs(lab)
+    if legs is None or set(legs) == set(ends):
+        lab.ip(r, *_route_lines(lab, mtu))
+    else:
+        lab.ip(r, *_route_lines(lab, None))
+        lines = _route_lines(lab, mtu, only=legs)
+        lines += _route_lines(lab, mtu, only=[n for n in ends if n not in legs], table=LEG_TABLE)
+        lines += [
+            f"rule add iif {lab.iface(r, n)} lookup {LEG_TABLE} pref {LEG_PREF + k}"
+            for k, n in enumerate(legs)
+        ]
+        lab.ip(r, *lines)
+    lab.faults["mtu_blackhole"] = {"mtu": mtu, "drop_icmp": drop_icmp, "legs": legs}
     flush_route_caches(lab)
     if drop_icmp:
         chains = "".join(
@@ -83,15 +117,25 @@ def apply_mtu_blackhole(
             for hook in ("forward", "output")
         )
         _load_table(lab, r, pmtu_table(lab), chains)
+    else:
+        _drop_table(lab, r, pmtu_table(lab))
 
 
 def remove_mtu_blackhole(lab: NetLab) -> None:
     """Undo apply_mtu_blackhole: original MTUs/routes, ICMP allowed again."""
     r = lab.router
     if lab.faults.pop("mtu_blackhole", None) is not None:
+        _clear_legs(lab)
         lab.ip(r, *_route_lines(lab, None))
     _drop_table(lab, r, pmtu_table(lab))
     flush_route_caches(lab)
+
+
+def _clear_legs(lab: NetLab) -> None:
+    """Remove the per-leg policy rules and their route table (no error when absent)."""
+    lines = [f"rule del pref {LEG_PREF + k}" for k in range(len(lab.topology.endpoints()))]
+    lines.append(f"route flush table {LEG_TABLE}")
+    ip_batch(lines, ns=lab.ns(lab.router), force=True, check=False)
 
 
 def flush_route_caches(lab: NetLab) -> None:

@@ -231,7 +231,7 @@ def _drive(run: _Run, stream: Stream) -> None:
         stream.settimeout(remaining)
         try:
             data = stream.recv(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             continue  # the deadline check above decides
         except OSError as exc:
             data = b""

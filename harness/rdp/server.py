@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import time
 
+from ..host.policy import (
+    SECURITY_LAYER_RDP,
+    SECURITY_LAYER_TLS,
+    CredentialUnavailable,
+    HostPolicy,
+)
 from . import events as ev
 from .certverify import subject_public_key
 from .credssp import CredSspFailure, CredSspServer, tsrequest_length
@@ -18,13 +24,6 @@ from .ntlm import NtlmAcceptor
 from .session_server import ServerSession
 from .tls import TlsEndpoint, server_context
 from .x224 import ConnectionConfirm, ConnectionRequest, NegFailure, Protocol, describe_protocols
-
-from ..host.policy import (  # noqa: I001  (the policy is the host's, the core only reads it)
-    SECURITY_LAYER_RDP,
-    SECURITY_LAYER_TLS,
-    CredentialUnavailable,
-    HostPolicy,
-)
 
 EXTENDED_CLIENT_DATA_SUPPORTED = 0x01
 EARLY_AUTH_SUCCESS = b"\x00\x00\x00\x00"
@@ -121,20 +120,32 @@ class ServerConnection(Endpoint):
         if failure is not None:
             self._send_raw(ConnectionConfirm(failure=int(failure)).encode())
             name = NegFailure(failure).name
-            self._failed("negotiation", f"failure:{name}", f"answered RDP_NEG_FAILURE {name}",
-                         reset=False)
+            self._failed(
+                "negotiation", f"failure:{name}", f"answered RDP_NEG_FAILURE {name}", reset=False
+            )
             return
         assert selected is not None
         self.selected = int(selected)
         if self.selected == 0:
             self._send_raw(ConnectionConfirm(selected_protocol=0).encode())
-            self._failed("negotiation", "rdp_security",
-                         "standard RDP security selected; it is not emulated", reset=False)
+            self._failed(
+                "negotiation",
+                "rdp_security",
+                "standard RDP security selected; it is not emulated",
+                reset=False,
+            )
             return
-        self._send_raw(ConnectionConfirm(selected_protocol=self.selected,
-                                         flags=EXTENDED_CLIENT_DATA_SUPPORTED).encode())
-        self._complete("negotiation", requested=describe_protocols(self.requested or 0),
-                       selected=describe_protocols(self.selected), cookie=request.cookie)
+        self._send_raw(
+            ConnectionConfirm(
+                selected_protocol=self.selected, flags=EXTENDED_CLIENT_DATA_SUPPORTED
+            ).encode()
+        )
+        self._complete(
+            "negotiation",
+            requested=describe_protocols(self.requested or 0),
+            selected=describe_protocols(self.selected),
+            cookie=request.cookie,
+        )
         self._start_tls()
         if rest:
             self.receive_data(rest)
@@ -148,8 +159,12 @@ class ServerConnection(Endpoint):
         else:
             try:
                 credential = self.policy.load_credential()
-                ctx = server_context(credential.cert_pem, credential.key_pem,
-                                     self.policy.tls_min, self.policy.tls_max)
+                ctx = server_context(
+                    credential.cert_pem,
+                    credential.key_pem,
+                    self.policy.tls_min,
+                    self.policy.tls_max,
+                )
                 from cryptography import x509
 
                 cert = x509.load_pem_x509_certificate(credential.cert_pem)
@@ -167,10 +182,15 @@ class ServerConnection(Endpoint):
         """Schannel cannot acquire its credential: it aborts once the ClientHello arrives."""
         err = self._credential_error
         reason = err.reason if err else "no credential"
-        self._emit(ev.HostLog(
-            "A fatal error occurred when attempting to access the TLS server credential private "
-            f"key. The error code returned from the cryptographic module is {err.status if err else '0x8009030D'}.",
-            err.event_id if err else 36870, {"reason": reason}))
+        status = err.status if err else "0x8009030D"
+        self._emit(
+            ev.HostLog(
+                "A fatal error occurred when attempting to access the TLS server credential "
+                f"private key. The error code returned from the cryptographic module is {status}.",
+                err.event_id if err else 36870,
+                {"reason": reason},
+            )
+        )
         self._failed("tls", "credential_unavailable", reason, reset=True)
 
     def _on_tls(self) -> None:
@@ -183,8 +203,9 @@ class ServerConnection(Endpoint):
             if not done:
                 return
             info = self._tls.info
-            self._complete("tls", version=info.version if info else "?",
-                           cipher=info.cipher if info else "?")
+            self._complete(
+                "tls", version=info.version if info else "?", cipher=info.cipher if info else "?"
+            )
             if self.selected is not None and self.selected & (Protocol.HYBRID | Protocol.HYBRID_EX):
                 self._start_credssp()
             else:
@@ -201,13 +222,19 @@ class ServerConnection(Endpoint):
         self._phase = "credssp"
         p = self.policy
         acceptor = NtlmAcceptor(
-            p.users, nb_domain=p.domain, nb_computer=p.computer_name,
-            dns_domain=p.dns_domain, dns_computer=f"{p.computer_name.lower()}.{p.dns_domain}",
+            p.users,
+            nb_domain=p.domain,
+            nb_computer=p.computer_name,
+            dns_domain=p.dns_domain,
+            dns_computer=f"{p.computer_name.lower()}.{p.dns_domain}",
             clock=lambda: time.time() + p.clock_offset,
         )
-        self._credssp = CredSspServer(acceptor, version=p.credssp_version,
-                                      oracle_policy=p.allow_encryption_oracle,
-                                      public_key=self._public_key)
+        self._credssp = CredSspServer(
+            acceptor,
+            version=p.credssp_version,
+            oracle_policy=p.allow_encryption_oracle,
+            public_key=self._public_key,
+        )
 
     def _on_plaintext(self, data: bytes) -> None:
         if self._phase == "credssp":
@@ -231,9 +258,12 @@ class ServerConnection(Endpoint):
             if self._credssp.done:
                 creds = self._credssp.credentials
                 self.user = getattr(creds, "user_name", None) or self._credssp.user
-                self._complete("credssp", user=self.user,
-                               version=self._credssp.negotiated_version,
-                               client_version=self._credssp.client_version)
+                self._complete(
+                    "credssp",
+                    user=self.user,
+                    version=self._credssp.negotiated_version,
+                    client_version=self._credssp.client_version,
+                )
                 if self.selected is not None and self.selected & Protocol.HYBRID_EX:
                     self._send(EARLY_AUTH_SUCCESS)
                 rest = bytes(self._plain)
@@ -249,8 +279,11 @@ class ServerConnection(Endpoint):
         self._phase = "session"
         p = self.policy
         self._session = ServerSession(
-            selected_protocol=self.selected or 0, requested_protocols=self.requested or 0,
-            width=p.desktop_width, height=p.desktop_height, burst_bytes=p.update_burst_bytes,
+            selected_protocol=self.selected or 0,
+            requested_protocols=self.requested or 0,
+            width=p.desktop_width,
+            height=p.desktop_height,
+            burst_bytes=p.update_burst_bytes,
             deny_error_info=p.deny_error_info,
         )
 

@@ -29,7 +29,9 @@ def _tls_version(name: str) -> ssl.TLSVersion:
     try:
         return TLS_VERSIONS[name]
     except KeyError:
-        raise ValueError(f"unknown TLS version {name!r}; use one of {sorted(TLS_VERSIONS)}") from None
+        raise ValueError(
+            f"unknown TLS version {name!r}; use one of {sorted(TLS_VERSIONS)}"
+        ) from None
 
 
 def _apply_versions(ctx: ssl.SSLContext, tls_min: str, tls_max: str, legacy: bool) -> None:
@@ -93,11 +95,15 @@ class TlsInfo:
 class TlsEndpoint:
     """One side of a TLS session driven entirely through memory buffers."""
 
-    def __init__(self, ctx: ssl.SSLContext, *, server_side: bool, server_hostname: str | None = None):
+    def __init__(
+        self, ctx: ssl.SSLContext, *, server_side: bool, server_hostname: str | None = None
+    ):
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
         self._obj = ctx.wrap_bio(
-            self._in, self._out, server_side=server_side,
+            self._in,
+            self._out,
+            server_side=server_side,
             server_hostname=None if server_side else server_hostname,
         )
         self.handshake_done = False

@@ -50,11 +50,16 @@ def _convert(node: yaml.Node, key: PathKey, lines: dict[PathKey, int], path: Pat
         for k_node, v_node in node.value:
             k = yaml.safe_load(yaml.serialize(k_node))
             if not isinstance(k, str):
-                raise ScenarioFileError(path, k_node.start_mark.line + 1, None,
-                                        f"mapping keys must be strings, got {k!r}")
+                raise ScenarioFileError(
+                    path,
+                    k_node.start_mark.line + 1,
+                    None,
+                    f"mapping keys must be strings, got {k!r}",
+                )
             if k in out:
-                raise ScenarioFileError(path, k_node.start_mark.line + 1, ".".join(
-                    map(str, (*key, k))), "appears twice")
+                raise ScenarioFileError(
+                    path, k_node.start_mark.line + 1, ".".join(map(str, (*key, k))), "appears twice"
+                )
             out[k] = _convert(v_node, (*key, k), lines, path)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -68,13 +73,19 @@ def load_sourced(path: Path, text: str | None = None) -> SourcedDocument:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ScenarioFileError(path, None, None, f"cannot read: {exc.strerror or exc}") from exc
+            raise ScenarioFileError(
+                path, None, None, f"cannot read: {exc.strerror or exc}"
+            ) from exc
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise ScenarioFileError(path, mark.line + 1 if mark else None, None,
-                                f"not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise ScenarioFileError(
+            path,
+            mark.line + 1 if mark else None,
+            None,
+            f"not valid YAML: {getattr(exc, 'problem', exc)}",
+        ) from exc
     if node is None:
         raise ScenarioFileError(path, 1, None, "the file is empty")
     lines: dict[PathKey, int] = {}
