@@ -214,6 +214,9 @@ def test_gateway_cells_in_a_lab_without_gateway_are_not_emulated() -> None:
     assert (cell.outcome, cell.reason) == ("not-emulated", "the lab has no RD Gateway node")
     cell = run_cell(opts, "expired-cert", "open-gateway-to-host")
     assert cell.outcome == "not-emulated" and "no gateway node" in cell.reason
+    # a client script whose parameter is the gateway's name cannot run without a gateway either
+    cell = run_cell(opts, "expired-cert", "connect-by-certificate-name")
+    assert cell.outcome == "not-emulated" and "no gateway node" in cell.reason
 
 
 # -- rdplab probe --gateway ---------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The netns lab backend: the Windows model applied to real kernel namespaces, the probe and a real
-xfreerdp run from inside the client namespace against the emulated host in the host namespace.
+xfreerdp run from inside the client namespace against the emulated host in the host namespace
+(labs/direct.yaml), and through the emulated RD Gateway in its own namespace (labs/default.yaml).
 
 Needs root (network namespaces); skipped with the reason otherwise. Every wait is bounded
 (short probe timeouts, xfreerdp under timeout(1)) and every lab is closed in finally.
@@ -66,8 +67,8 @@ def leftovers(lab_id: str) -> list[str]:
     return found
 
 
-def host_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("rdplab-host")]
+def server_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(("rdplab-host", "rdg-"))]
 
 
 def link_mtu(lab: NetnsLab, role: str) -> int:
@@ -85,9 +86,8 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@pytest.fixture
-def lab() -> Iterator[NetnsLab]:
-    handle = LabHandle(load_lab("default"), "netns")
+def running(name: str) -> Iterator[NetnsLab]:
+    handle = LabHandle(load_lab(name), "netns")
     lab_id = None
     try:
         with handle as lab:
@@ -99,6 +99,18 @@ def lab() -> Iterator[NetnsLab]:
     assert lab_id is not None and leftovers(lab_id) == []
 
 
+@pytest.fixture
+def lab() -> Iterator[NetnsLab]:
+    """client — VPN — host (labs/direct.yaml)."""
+    yield from running("direct")
+
+
+@pytest.fixture
+def gw_lab() -> Iterator[NetnsLab]:
+    """client — VPN — RD Gateway — host (labs/default.yaml)."""
+    yield from running("default")
+
+
 # -- the lab itself ------------------------------------------------------------------------------
 
 
@@ -107,11 +119,13 @@ def test_model_addresses_are_real_and_baseline_is_usable(lab: NetnsLab) -> None:
     for role in ("client", "host"):
         assert lab.net.address(role) == ADDRESSES[role]
     assert lab.unsupported("netns") is None
-    assert lab.server is not None and lab.server.address == (ADDRESSES["host"], 3389)
+    assert lab.host_server is not None
+    assert lab.host_server.address == (ADDRESSES["host"], 3389)
+    assert lab.gateway_server is None
     result = lab.probe(PROFILE, usable_window=3)
     assert result.ok, result.failure
     assert result.stages[0].detail["address"] == ADDRESSES["host"]
-    assert lab.server.stats.activated == 1
+    assert lab.host_server.stats.activated == 1
     assert lab.host_connections == 1
 
 
@@ -123,12 +137,12 @@ def test_sync_is_idempotent_and_cheap(lab: NetnsLab, monkeypatch: pytest.MonkeyP
         real = getattr(mod, name)
         monkeypatch.setattr(mod, name, lambda *a, _n=name, _r=real, **k: (calls.append(_n),
                                                                           _r(*a, **k))[1])
-    server = lab.server
+    server = lab.host_server
     t0 = time.perf_counter()
     for _ in range(20):
         lab.sync()
     per_sync = (time.perf_counter() - t0) / 20
-    assert calls == [] and lab.server is server
+    assert calls == [] and lab.host_server is server
     assert per_sync < 0.01, f"an unchanged sync took {per_sync * 1000:.2f} ms"
     inject(lab.host, "add_block_rule", {"port": 3389, "mode": "drop"})
     lab.sync()
@@ -161,10 +175,10 @@ def test_firewall_reject_is_refused_at_once(lab: NetnsLab) -> None:
 def test_termservice_stopped_gets_the_kernels_reset(lab: NetnsLab) -> None:
     inject(lab.host, "stop_service", {"name": "TermService"})
     assert outcome(probe(lab)) == ("tcp", "refused")
-    assert lab.server is None
+    assert lab.host_server is None
     run_source("Start-Service TermService", lab.host, "fix.ps1")
     assert outcome(probe(lab)) == "usable"
-    assert lab.server is not None
+    assert lab.host_server is not None
 
 
 def test_mtu_blackhole_stalls_and_only_a_low_enough_client_mtu_repairs(lab: NetnsLab) -> None:
@@ -228,6 +242,76 @@ def test_unknown_network_fault_is_not_emulated(lab: NetnsLab) -> None:
         lab.apply_network_fault("solar_flare", {})
 
 
+# -- through the RD Gateway (labs/default.yaml) ---------------------------------------------------
+
+GW_PROFILE_TIMEOUTS = {"gateway_tcp": 2, "gateway_tls": 3, "gateway_http": 4, "gateway_tunnel": 4}
+
+
+def gw_probe(lab: NetnsLab) -> ProbeResult:
+    return probe(lab, short(**GW_PROFILE_TIMEOUTS))
+
+
+def test_gateway_lab_goes_through_the_gateway_namespace(gw_lab: NetnsLab) -> None:
+    lab = gw_lab
+    assert lab.net.address("gateway") == ADDRESSES["gateway"]
+    assert lab.gateway_server is not None
+    result = gw_probe(lab)
+    assert result.ok, result.failure
+    assert [s.stage for s in result.stages][:5] == ["gateway_tcp", "gateway_tls", "gateway_http",
+                                                     "gateway_tunnel", "tcp"]
+    assert lab.host_server is not None and lab.host_server.stats.activated == 1
+    # the gateway reaches the host from its own namespace
+    sock = lab.connect_from("gateway", ADDRESSES["host"], 3389, 2)
+    try:
+        assert sock.getsockname()[0] == ADDRESSES["gateway"]
+    finally:
+        sock.close()
+
+
+def test_gateway_firewall_and_service_through_the_kernel(gw_lab: NetnsLab) -> None:
+    lab = gw_lab
+    inject(lab.gateway, "add_block_rule", {"port": 443, "mode": "drop"})
+    assert outcome(gw_probe(lab)) == ("gateway_tcp", "timeout")
+    run_source('Remove-NetFirewallRule -DisplayName "Block RDP (TCP 443)"', lab.gateway, "fix.ps1")
+    inject(lab.gateway, "add_block_rule", {"port": 443, "mode": "reject"})
+    assert outcome(gw_probe(lab)) == ("gateway_tcp", "refused")
+    lab.gateway.firewall.clear_upstream(443)
+    inject(lab.gateway, "stop_service", {"name": "TSGateway"})
+    assert outcome(gw_probe(lab)) == ("gateway_tcp", "refused")
+    assert lab.gateway_server is None
+    run_source("Start-Service TSGateway", lab.gateway, "fix.ps1")
+    assert outcome(gw_probe(lab)) == "usable"
+
+
+def test_host_faults_act_behind_the_gateway(gw_lab: NetnsLab) -> None:
+    lab = gw_lab
+    inject(lab.host, "add_block_rule", {"port": 3389, "mode": "reject"})
+    result = gw_probe(lab)
+    assert outcome(result) == ("gateway_tunnel", "tsgu:E_PROXY_TS_CONNECTFAILED")
+    lab.host.firewall.clear_upstream(3389)
+    inject(lab.host, "add_block_rule", {"port": 3389, "mode": "drop"})
+    result = gw_probe(lab)  # the gateway's SYNs go unanswered; the client gives up first
+    assert result.failure is not None and result.failure.stage == "gateway_tunnel"
+    run_source('Remove-NetFirewallRule -DisplayName "Block RDP (TCP 3389)"', lab.host, "fix.ps1")
+    assert outcome(gw_probe(lab)) == "usable"
+
+
+def test_gateway_lab_blackhole_is_on_the_vpn_leg_only(gw_lab: NetnsLab) -> None:
+    lab = gw_lab
+    lab.apply_network_fault("mtu_blackhole", {"mtu": 1300})
+    result = gw_probe(lab)
+    # Measured: the gateway's TLS flight (its certificate) stalls first.
+    assert result.failure is not None and result.failure.stage == "gateway_tls"
+    # The gateway and the host share a site: full MTU between them, so the client-side fix
+    # (an MTU within the bottleneck) is enough.
+    inject(lab.client, "add_nic", {"alias": "VPN", "mtu": 1300, "route": True})
+    assert outcome(gw_probe(lab)) == "usable"
+    inject(lab.client, "set_mtu", {"alias": "VPN", "mtu": 1500})
+    assert outcome(gw_probe(lab)) != "usable"
+    lab.apply_network_fault("mss_clamp", {})
+    assert outcome(gw_probe(lab)) == "usable"
+
+
 # -- cleanup -------------------------------------------------------------------------------------
 
 
@@ -235,14 +319,14 @@ def test_close_leaves_nothing_and_is_safe_twice(state_dir: Path) -> None:
     handle = LabHandle(load_lab("default"), "netns")
     try:
         with handle as lab:
-            assert isinstance(lab, NetnsLab)
+            assert isinstance(lab, NetnsLab) and lab.gateway_server is not None
             lab_id = lab.net.lab_id
             lab.apply_network_fault("mtu_blackhole", {"mtu": 1300})
             inject(lab.host, "add_block_rule", {"port": 3389, "mode": "reject"})
             lab.sync()
             assert lab.probe(short()).failure is not None
             assert leftovers(lab_id)
-            assert host_threads()
+            assert server_threads()
     finally:
         handle.lab.close()
     handle.lab.close()
@@ -250,9 +334,9 @@ def test_close_leaves_nothing_and_is_safe_twice(state_dir: Path) -> None:
     assert not handle.workdir.exists()
     assert list(state_dir.glob("*.json")) == []
     deadline = time.monotonic() + 5
-    while host_threads() and time.monotonic() < deadline:
+    while server_threads() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert host_threads() == []
+    assert server_threads() == []
     with pytest.raises(RuntimeError):
         handle.lab.connect(ADDRESSES["host"], 3389, 1)
 
@@ -260,7 +344,7 @@ def test_close_leaves_nothing_and_is_safe_twice(state_dir: Path) -> None:
 def test_a_callers_workdir_is_left_to_the_caller(tmp_path: Path) -> None:
     workdir = tmp_path / "work"
     workdir.mkdir()
-    handle = LabHandle(load_lab("default"), "netns", workdir=workdir)
+    handle = LabHandle(load_lab("direct"), "netns", workdir=workdir)
     try:
         with handle as lab:
             assert outcome(probe(lab)) == "usable"
@@ -347,8 +431,11 @@ def run_client(lab: NetnsLab, display: str, host: str = ADDRESSES["host"], timeo
 
 @pytest.mark.freerdp
 def test_xfreerdp_firewall_codes(lab: NetnsLab, xfreerdp: str, xdisplay: str) -> None:
+    host, port, prefix, name = lab.xfreerdp_endpoint()
+    assert (host, port, prefix, name) == (lab.host.fqdn, 3389, lab.exec_prefix("client"),
+                                          lab.host.fqdn)
     assert run_client(lab, xdisplay) == 0
-    assert run_client(lab, xdisplay, host=lab.host.fqdn) == 0  # the namespace's hosts file
+    assert run_client(lab, xdisplay, host=host) == 0  # the namespace's hosts file
     inject(lab.host, "add_block_rule", {"port": 3389, "mode": "drop"})
     lab.sync()
     assert run_client(lab, xdisplay, extra=TUNE) == 141  # CONNECT_FAILED after the 3 s connect
@@ -372,6 +459,33 @@ def test_xfreerdp_mtu_blackhole(lab: NetnsLab, xfreerdp: str, xdisplay: str) -> 
     inject(lab.client, "set_mtu", {"alias": "VPN", "mtu": 1300})
     lab.sync()
     assert run_client(lab, xdisplay) == 0
+
+
+@pytest.mark.freerdp
+def test_xfreerdp_through_the_gateway(gw_lab: NetnsLab, xfreerdp: str, xdisplay: str) -> None:
+    lab = gw_lab
+    gateway = lab.xfreerdp_gateway()
+    assert gateway == (lab.gateway.fqdn, 443, lab.gateway.fqdn)
+    user, password = lab.spec.user
+    via = [f"/g:{gateway[0]}:{gateway[1]}", f"/gu:{user}", f"/gp:{password}",
+           f"/gd:{lab.spec.domain}", "/gt:http"]
+    assert run_client(lab, xdisplay, host=lab.host.fqdn, extra=via) == 0
+    assert lab.host_server is not None and lab.host_server.stats.activated == 1
+    inject(lab.gateway, "add_block_rule", {"port": 443, "mode": "drop"})
+    lab.sync()
+    assert run_client(lab, xdisplay, host=lab.host.fqdn, extra=via + TUNE) == 141
+    run_source('Remove-NetFirewallRule -DisplayName "Block RDP (TCP 443)"', lab.gateway, "fix.ps1")
+    inject(lab.gateway, "add_block_rule", {"port": 443, "mode": "reject"})
+    lab.sync()
+    # 2.11 reports the gateway's RST as TLS_CONNECT_FAILED (rdg_tls_connect), not 147
+    assert run_client(lab, xdisplay, host=lab.host.fqdn, extra=via + TUNE) == 143
+    lab.gateway.firewall.clear_upstream(443)
+    lab.apply_network_fault("mtu_blackhole", {"mtu": 1300})
+    lab.sync()
+    assert run_client(lab, xdisplay, host=lab.host.fqdn, extra=via) == 124
+    inject(lab.client, "add_nic", {"alias": "VPN", "mtu": 1300, "route": True})
+    lab.sync()
+    assert run_client(lab, xdisplay, host=lab.host.fqdn, extra=via) == 0
 
 
 @pytest.mark.freerdp

@@ -132,6 +132,9 @@ def run_remediation(remediation: Remediation | Path, nodes: Mapping[str, Windows
     rem = remediation if isinstance(remediation, Remediation) else load_remediation(remediation)
     bound: dict[str, Any] = {}
     for name, spec in rem.parameters.items():
+        role = spec.partition(".")[0]
+        if role not in nodes:  # e.g. a client script about the gateway, in a lab without one
+            raise TargetNodeMissing(str(rem.sidecar), role)
         value = _node_value(nodes, spec)
         if value is not None:
             bound[name] = value

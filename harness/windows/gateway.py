@@ -179,8 +179,8 @@ class GatewayConfig:
         table = {"cap": self.caps, "rap": self.raps, "group": self.groups}[kind]
         item = table.pop(_norm(name), None)
         if item is not None:
-            self.journal.record("gateway", f"{kind.upper() if kind != 'group' else 'computer group'}"
-                                f" {item.name}", item.to_json(), None)
+            label = "computer group" if kind == "group" else kind.upper()
+            self.journal.record("gateway", f"{label} {item.name}", item.to_json(), None)
         return item is not None
 
     def set_field(self, item: Cap | Rap, attr: str, value: Any) -> None:
