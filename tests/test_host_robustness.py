@@ -384,3 +384,41 @@ def test_stop_ends_live_connections_promptly(host_pair: KeyPair) -> None:
     finally:
         for s in socks:
             s.close()
+
+
+def test_a_trickling_client_is_dropped_at_the_handshake_deadline() -> None:
+    """One byte at a time, each within the idle timeout, must not hold a slot for ever."""
+    import socket as socketlib
+    import time as timelib
+
+    from harness.host.policy import HostPolicy
+    from harness.host.server import EmulatedHost, listen
+
+    host = EmulatedHost(lambda: HostPolicy(), idle_timeout=0.5, handshake_timeout=1.0)
+    host.start(listen("127.0.0.1", 0))
+    try:
+        sock = socketlib.create_connection(host.address, timeout=5)
+        request = bytes.fromhex("030000130ee000000000000100080003000000")
+        t0 = timelib.monotonic()
+        closed_after = None
+        for byte in request * 3:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                closed_after = timelib.monotonic() - t0
+                break
+            timelib.sleep(0.3)
+            sock.settimeout(0.01)
+            try:
+                if sock.recv(4096) == b"":
+                    closed_after = timelib.monotonic() - t0
+                    break
+            except (TimeoutError, socketlib.timeout):
+                pass
+            except OSError:
+                closed_after = timelib.monotonic() - t0
+                break
+        sock.close()
+    finally:
+        host.stop()
+    assert closed_after is not None and closed_after < 3.0

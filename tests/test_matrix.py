@@ -209,3 +209,19 @@ def test_cli_exit_status_is_1_on_lab_errors(scenarios: Path, tmp_path: Path) -> 
     assert good.returncode == 0, good.stderr
     doc = json.loads((tmp_path / "m.json").read_text())
     assert [c["outcome"] for c in doc["cells"]] == ["fixed"]
+
+
+def test_pytest_collects_cells_from_the_scenario_files(tmp_path: Path) -> None:
+    junit = tmp_path / "cells.xml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(REPO / "scenarios"), "-p", "no:cacheprovider", "-q",
+         "--rdplab-backend", "loopback", "--rdplab-lab", DIRECT, "-k",
+         "server-denied and (raise-connection-limit or restart-rdp-service)",
+         f"--junitxml={junit}"],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    assert set(cases) == {"raise-connection-limit", "restart-rdp-service"}
+    outcome = {name: {p.get("name"): p.get("value") for p in case.iter("property")}["outcome"]
+               for name, case in cases.items()}
+    assert outcome == {"raise-connection-limit": "fixed", "restart-rdp-service": "not-fixed"}

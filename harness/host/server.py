@@ -43,11 +43,15 @@ class EmulatedHost:
         *,
         on_event: HostEventSink | None = None,
         idle_timeout: float = 30.0,
+        handshake_timeout: float = 60.0,
         max_connections: int = 64,
     ) -> None:
         self._policy_source = policy_source
         self._on_event = on_event
         self._idle_timeout = idle_timeout
+        # Windows drops a connection that has not logged on in time (LogonTimeout); without a
+        # bound, a client sending one byte per idle period would hold a slot for ever.
+        self._handshake_timeout = handshake_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -153,6 +157,8 @@ class EmulatedHost:
             _close(sock, reset=True)
             return f"policy unavailable: {exc}"
         conn = ServerConnection(policy)
+        deadline = time.monotonic() + self._handshake_timeout
+        activated = False
         while True:
             while (event := conn.next_event()) is not None:
                 if isinstance(event, ev.HostLog):
@@ -162,6 +168,7 @@ class EmulatedHost:
                         self.stats.failed += 1
                         self.stats.reasons.append(f"{event.stage}: {event.reason}")
                 elif isinstance(event, ev.StageCompleted) and event.stage == "finalisation":
+                    activated = True
                     with self._lock:
                         self.stats.activated += 1
             out = conn.data_to_send()
@@ -177,10 +184,20 @@ class EmulatedHost:
             if self._stop.is_set():
                 _close(sock, reset=False)
                 return "host stopping"
+            if not activated:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    _close(sock, reset=True)
+                    return f"not activated within {self._handshake_timeout:g} s"
+                sock.settimeout(min(self._idle_timeout, left))
+            else:
+                sock.settimeout(self._idle_timeout)
             try:
                 data = sock.recv(65536)
             except TimeoutError:
                 _close(sock, reset=True)
+                if not activated and time.monotonic() >= deadline:
+                    return f"not activated within {self._handshake_timeout:g} s"
                 return f"idle for {self._idle_timeout:g} s"
             except OSError as exc:
                 _close(sock, reset=False)
