@@ -292,6 +292,24 @@ def test_xfreerdp_refuses_the_expired_gateway_certificate(lab: LoopbackLab,
 
 @pytest.mark.freerdp
 @needs_xfreerdp
+@pytest.mark.parametrize("case", ["wrong-name", "gateway-stopped"])
+def test_xfreerdp_other_gateway_failures_are_143(lab: LoopbackLab, display: str,
+                                                  case: str) -> None:
+    """Where the freerdp2 rows for gateway_tls (a name the certificate lacks: /g: by address)
+    and gateway_tcp (nothing listens) come from: rdg_tls_connect fails both with 143."""
+    if case == "gateway-stopped":
+        inject(lab.gateway, "stop_service", {"name": "TSGateway"})
+        lab.sync()
+        assert lab.gateway_server is None
+    run = xfreerdp(lab, display, "deny")
+    assert run.exit_code == 143, run.output[-2000:]  # type: ignore[attr-defined]
+    expired = "certificate has expired" in run.output  # type: ignore[attr-defined]
+    wrong_name = "valid certificate for the wrong name" in run.output  # type: ignore[attr-defined]
+    assert not expired and wrong_name == (case == "wrong-name")
+
+
+@pytest.mark.freerdp
+@needs_xfreerdp
 def test_xfreerdp_falls_back_when_the_websocket_is_blocked(lab: LoopbackLab,
                                                            display: str) -> None:
     """Why freerdp2 expects no symptom for gateway-websocket-blocked."""

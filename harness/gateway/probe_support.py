@@ -17,6 +17,7 @@ The transport follows the client profile's `client.gateway_transport` (auto when
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import socket
 from pathlib import Path
 from typing import Any
@@ -50,12 +51,15 @@ def parse_gateway_url(url: str) -> tuple[str, int, str | None, str | None]:
 def profile_transport(profile: Any) -> Transport:
     """The RD Gateway transport a client profile uses (`client.gateway_transport`)."""
     name = getattr(profile, "name", None)
-    if not name:
-        return "auto"
+    return _transport_of(str(name)) if name else "auto"
+
+
+@functools.cache
+def _transport_of(name: str) -> Transport:
     from harness.probe.profiles import ProfileError, _raw
 
     try:
-        _, data = _raw(str(name))
+        _, data = _raw(name)
     except ProfileError:
         return "auto"
     value = str((data.get("client") or {}).get("gateway_transport", "auto"))

@@ -158,8 +158,13 @@ class GatewayServer:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop accepting, close every connection this server holds, join its threads."""
+        """Stop accepting, close every connection this server holds, join its threads.
+
+        The listener is shut down (not closed: the caller owns it) so a thread blocked in
+        accept() wakes at once."""
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         with self._lock:
             socks = list(self._sockets)
         for s in socks:

@@ -266,11 +266,13 @@ def _drain(run: _Run, conn: ClientConnection, reason: str | None = None) -> bool
         if isinstance(event, ev.StageCompleted):
             run.record(event.stage, "ok", dict(event.detail))
         elif isinstance(event, ev.StageWarning):
-            run.result.warnings.append({"stage": event.stage, "event": event.detail.get("event", "warning"),
+            run.result.warnings.append({"stage": event.stage,
+                                        "event": event.detail.get("event", "warning"),
                                         "message": event.message, "detail": dict(event.detail)})
         elif isinstance(event, ev.ErrorInfoReceived):
             run.result.stages.append(StageRecord(conn.stage, "info", 0.0,
-                                                 {"error_info": f"{event.code:#x}", "name": event.name}))
+                                                 {"error_info": f"{event.code:#x}",
+                                                  "name": event.name}))
         elif isinstance(event, ev.UpdateReceived):
             run.result.update_bytes += event.nbytes
             if run.result.update_bytes >= run.options.profile.usable_min_bytes:

@@ -19,6 +19,12 @@ Where Windows' behaviour is not established the model picks one and says so [ope
   the host logs 1006 and sends Set Error Info 7 after MCS connect.
 - With no TLS protocol enabled the credential raises 36871 (10013); with no certificate 36870
   with 0x8009030E.
+- RD Gateway (role "gateway", gateway.py): its SSL certificate is a lab-CA certificate in
+  LocalMachine\\My named by RDS:\\GatewayServer\\SSLCertificate\\Thumbprint, read per connection;
+  New-SelfSignedCertificate makes a truly self-signed one (no client trusts it). CAP/RAP user
+  groups, RAP name matching and the WebSocket switch (the "Remote Desktop (WebSocket)" rules)
+  are the lab's picks, listed in gateway.py. The client's gateway is Default.rdp's
+  gatewayhostname with gatewayusagemethod 1.
 """
 
 from .acl import Ace, ace
