@@ -220,6 +220,7 @@ class _Opener:
             else:
                 sock = socket.create_connection((self.gateway_host, self.gateway_port),
                                                 self.timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
             raise self.stages.fail(f"TCP connect to the gateway failed: {reason}",

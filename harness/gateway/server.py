@@ -204,6 +204,7 @@ class GatewayServer:
         while not self._stop.is_set():
             try:
                 sock, peer = self._listener.accept()
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except TimeoutError:
                 continue
             except OSError:

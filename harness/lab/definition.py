@@ -66,9 +66,26 @@ def resolve_lab_path(name_or_path: str | Path) -> Path:
     return LAB_DIR / f"{name_or_path}.yaml"
 
 
+_loaded: dict[tuple[Path, int, int], LabSpec] = {}
+
+
 def load_lab(name_or_path: str | Path) -> LabSpec:
-    """Load and check a lab file; errors name the file, line and field."""
+    """Load and check a lab file; errors name the file, line and field.
+
+    Cached by path, size and modification time, so the cells of one run parse it once.
+    """
     path = resolve_lab_path(name_or_path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return _load_lab(path)
+    key = (path.resolve(), stat.st_size, stat.st_mtime_ns)
+    if key not in _loaded:
+        _loaded[key] = _load_lab(path)
+    return _loaded[key]
+
+
+def _load_lab(path: Path) -> LabSpec:
     doc = load_sourced(path)
     data = check(doc, "lab")
     seed = int(data.get("seed", 0))

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from harness.pki import rsa_key
+from harness.pki import load_private_key_cached, rsa_key
 
 RSA_BITS = 2048
 RDP_CERT_DAYS = 180  # Windows' self-signed RDP certificate is valid for six months
@@ -58,7 +58,7 @@ class LabCA:
         folder = lab_dir / "lab-ca"
         cert_file, key_file = folder / "ca.crt", folder / "ca.key"
         if cert_file.exists() and key_file.exists():
-            key = serialization.load_pem_private_key(key_file.read_bytes(), None)
+            key = load_private_key_cached(key_file.read_bytes())
             assert isinstance(key, rsa.RSAPrivateKey)
             return cls(x509.load_pem_x509_certificate(cert_file.read_bytes()), key)
         folder.mkdir(parents=True, exist_ok=True)
