@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +23,27 @@ EXIT_NAMES = {
     143: "TLS_CONNECT_FAILED",
     147: "CONNECT_TRANSPORT_FAILED",
 }
+
+
+def can_use_private_hosts() -> bool:
+    """Root with unshare(1): a process can get its own /etc/hosts in a private mount namespace."""
+    return os.geteuid() == 0 and shutil.which("unshare") is not None
+
+
+def private_hosts_argv(folder: Path, hosts: dict[str, str], argv: list[str]) -> list[str]:
+    """argv run with /etc/hosts replaced, for that process only, by the lab's names.
+
+    This is how xfreerdp resolves the lab's host and gateway names on the loopback backend, so
+    that its certificate name checks are real; nothing outside the new mount namespace changes.
+    """
+    if not can_use_private_hosts():
+        raise PermissionError("a private /etc/hosts needs root and unshare(1)")
+    hosts_file = folder / "hosts"
+    lines = ["127.0.0.1 localhost"] + [f"{addr} {name}" for name, addr in hosts.items()]
+    hosts_file.write_text("\n".join(lines) + "\n")
+    script = 'mount --bind "$0" /etc/hosts && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script,
+            str(hosts_file), *argv]
 
 
 def xfreerdp_path() -> str | None:
@@ -54,6 +76,8 @@ def run_xfreerdp(
     extra: list[str] | None = None,
     timeout: float = 20.0,
     prefix: list[str] | None = None,
+    hosts: dict[str, str] | None = None,
+    clock_offset: float = 0.0,
 ) -> XfreerdpRun:
     """`xfreerdp /auth-only` against host:port under `timeout`; never waits past timeout + 5 s."""
     exe = xfreerdp_path()
@@ -69,8 +93,15 @@ def run_xfreerdp(
     if security:
         args.append(f"/sec:{security}")
     args += extra or []
+    if clock_offset:
+        # The client machine's clock (libfaketime), so certificate validity is judged as there.
+        if shutil.which("faketime") is None:
+            raise FileNotFoundError("faketime is not installed (Debian package faketime)")
+        args = ["faketime", "-f", f"{clock_offset:+.0f}s", *args]
     argv = [*(prefix or []), "timeout", "-k", "2", f"{timeout:g}", *args]
     with tempfile.TemporaryDirectory(prefix="rdplab-xfreerdp-") as home:
+        if hosts:
+            argv = private_hosts_argv(Path(home), hosts, argv)
         env = {"DISPLAY": display, "HOME": home, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
         if cafile is not None:
             # FreeRDP 2 verifies against OpenSSL's default store plus $HOME/.config/freerdp/certs

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(freerdp2-x11 freerdp2-shadow-x11 winpr-utils xvfb nftables iproute2)
+DEB_PACKAGES=(freerdp2-x11 freerdp2-shadow-x11 winpr-utils xvfb nftables iproute2 faketime)
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     except (ScenarioFileError, ProfileError, ValueError) as exc:
         print(f"rdplab matrix: {exc}\nnothing was run.", file=sys.stderr)
         return 2
+    if backend == "vagrant" and args.jobs > 1:
+        err.print("the vagrant backend runs one cell at a time (the VMs are shared): --jobs 1")
+        args.jobs = 1
     journals = args.journals or (args.json.parent / f"{args.json.stem}-journals" if args.json
                                  else Path(tempfile.mkdtemp(prefix="rdplab-journals-")))
     opts = CellOptions(lab=str(spec.path), backend=backend,

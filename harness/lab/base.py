@@ -90,6 +90,18 @@ class Lab(ABC):
     def close(self) -> None:
         """Tear everything down; safe to call twice."""
 
+    def inject(self, role: str, action: str, args: dict[str, Any] | None = None) -> None:
+        """Apply one fault action to a node (the model; the Vagrant backend does it for real)."""
+        from ..windows.faults import inject
+
+        inject(self.nodes[role], action, dict(args or {}))
+
+    def run_remediation(self, remediation: Any) -> Any:
+        """Run a remediation's script on its target nodes (interpreted on the model here)."""
+        from ..pwsh.remediation import run_remediation
+
+        return run_remediation(remediation, self.nodes)
+
     def xfreerdp_endpoint(self) -> tuple[str, int, list[str] | None, str]:
         """(address, port, command prefix, server name) for a real xfreerdp on the client."""
         raise NotEmulated(f"the {self.backend} backend cannot run a real client")

@@ -22,7 +22,6 @@ from ..probe.profiles import ClientProfile, load_profile
 from ..probe.result import ProbeResult
 from ..pwsh.errors import NotEmulated as ScriptNotEmulated
 from ..pwsh.errors import PwshError
-from ..pwsh.remediation import run_remediation
 from ..scenario.actions import apply_step
 from ..scenario.catalog import Catalog, load_catalog
 from ..windows.faults import FaultError
@@ -198,8 +197,10 @@ def _run_stages(lab: Lab, opts: CellOptions, fault: Any, remediation: Any,
     with journal.stage("remediate") as st:
         marks = _marks(lab)
         try:
-            outcome = run_remediation(remediation, lab.nodes)
+            outcome = lab.run_remediation(remediation)
             st.evidence["script"] = outcome.to_json()
+            if hasattr(lab, "verify"):  # a real VM: testinfra checks of the state it left
+                st.evidence["checks"] = lab.verify(remediation)
         except ScriptNotEmulated:
             raise
         except PwshError as exc:

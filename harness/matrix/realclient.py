@@ -11,7 +11,7 @@ import atexit
 import threading
 from typing import Any
 
-from ..freerdp import run_xfreerdp, xfreerdp_path
+from ..freerdp import can_use_private_hosts, run_xfreerdp, xfreerdp_path
 from ..probe.profiles import load_profile
 from ..xdisplay import Xvfb
 
@@ -39,21 +39,45 @@ def predicted_exit(codes: dict[str, Any]) -> int | None:
 def compare_with_xfreerdp(lab: Any, step: str, result: Any) -> dict[str, Any]:
     """Run the freerdp2 profile's probe and real xfreerdp now; say whether they agree."""
     if xfreerdp_path() is None:
-        return {"step": step, "skipped": "xfreerdp is not installed (freerdp2-x11)"}
+        return {"step": step, "fault": result.fault, "remediation": result.remediation,
+                "skipped": "xfreerdp is not installed (freerdp2-x11)"}
     from ..matrix.cell import bounded  # late: cell imports this module
 
-    profile = load_profile("freerdp2")
-    probe = lab.probe(bounded(profile, 3.0), usable_window=1.0)
+    user, password = lab.spec.user
+    gateway = lab.xfreerdp_gateway() if hasattr(lab, "xfreerdp_gateway") else None
+    # xfreerdp must use the names the client uses, so that its certificate checks are real:
+    # on loopback it gets its own /etc/hosts (root only; otherwise certificates are ignored on
+    # both sides and certificate faults are not compared).
+    extra = ["/tune:FreeRDP_TcpConnectTimeout:3000"]
+    hosts: dict[str, str] | None = None
+    cert = "deny"
+    if gateway is None:
+        address, port, prefix, name = lab.xfreerdp_endpoint()
+        host = address
+        if prefix is None:
+            hosts, host = {name: address}, name
+    else:
+        g_address, g_port, g_name = gateway
+        host, port, prefix = lab.client_target()[0], 3389, None
+        extra += [f"/gu:{user}", f"/gp:{password}", f"/gd:{lab.spec.domain}"]
+        hosts = {g_name: g_address}
+        extra.append(f"/g:{g_name}:{g_port}")
+    if hosts is not None and not can_use_private_hosts():
+        hosts, cert = None, "ignore"
+        if gateway is not None:
+            extra[-1] = f"/g:{gateway[0]}:{gateway[1]}"
+    profile = bounded(load_profile("freerdp2"), 3.0).with_overrides(
+        cert_policy="strict" if cert == "deny" else "ignore")
+    probe = lab.probe(profile, usable_window=1.0)
     predicted = predicted_exit(probe.codes["freerdp2"])
-    host, port, prefix, server_name = lab.xfreerdp_endpoint()
     ca_file = lab.workdir / "xfreerdp-trust.pem"
     ca_file.write_bytes(lab.client.client_settings().trusted_ca_pem)
-    user, password = lab.spec.user
-    extra = [f"/server-name:{server_name}", "/tune:FreeRDP_TcpConnectTimeout:3000"]
     run = run_xfreerdp(host, port, display=_shared_display(), username=user, password=password,
-                       domain=lab.spec.domain, cert="deny", cafile=ca_file, extra=extra,
-                       timeout=12, prefix=prefix)
+                       domain=lab.spec.domain, cert=cert, cafile=ca_file, extra=extra,
+                       timeout=12, prefix=prefix, hosts=hosts,
+                       clock_offset=lab.client.client_settings().clock_offset)
     return {"step": step, "fault": result.fault, "remediation": result.remediation,
             "xfreerdp_exit": run.exit_code, "xfreerdp_meaning": run.exit_name,
             "predicted_exit": predicted, "probe_symptom": probe.symptom,
-            "agree": predicted == run.exit_code, "seconds": round(run.seconds, 2)}
+            "agree": predicted == run.exit_code, "seconds": round(run.seconds, 2),
+            "through_gateway": gateway is not None, "cert": cert}

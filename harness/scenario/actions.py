@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..windows.faults import ACTIONS as NODE_ACTIONS
-from ..windows.faults import inject
 
 LAB_ACTIONS = ("install_os", "use_client_program")
 NETWORK_ACTIONS = ("mtu_blackhole", "netem")
@@ -50,5 +49,5 @@ def apply_step(lab: Any, step: dict[str, Any]) -> str:
     if action == "use_client_program":
         lab.client_program = str(args["profile"])
         return f"{node}: the user now connects with {args['profile']}"
-    inject(lab.nodes[node], action, args)
+    lab.inject(node, action, args)
     return f"{node}: {action} {args}"
