@@ -71,6 +71,9 @@ def set_up_gateway(nodes: dict[str, WindowsNode], fresh: tuple[str, ...]) -> Non
 def build_nodes(spec: LabSpec, workdir: Path) -> dict[str, WindowsNode]:
     """Install the lab's machines (a fresh state in workdir)."""
     nodes = {role: build_node(spec, role, workdir) for role in spec.nodes}
+    if spec.vpn:
+        # The client reaches the lab through its VPN adapter (the route NIC the scripts name).
+        nodes["client"].network.add_nic("VPN", spec.vpn_mtu, [ADDRESSES["client"]], route=True)
     point_client_dns(nodes)
     set_up_gateway(nodes, tuple(nodes))
     for node in nodes.values():

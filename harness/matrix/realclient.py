@@ -51,19 +51,29 @@ def compare_with_xfreerdp(lab: Any, step: str, result: Any) -> dict[str, Any]:
     extra = ["/tune:FreeRDP_TcpConnectTimeout:3000"]
     hosts: dict[str, str] | None = None
     cert = "deny"
+    # Where xfreerdp runs: in the client's namespace on netns (it resolves names there), in this
+    # process's network on loopback. Never in the root namespace for a lab address.
+    prefix = lab.exec_prefix("client") if hasattr(lab, "exec_prefix") else None
+    if lab.backend != "loopback" and prefix is None:
+        return {"step": step, "fault": result.fault, "remediation": result.remediation,
+                "skipped": f"the {lab.backend} backend gives no place to run xfreerdp"}
     if gateway is None:
-        address, port, prefix, name = lab.xfreerdp_endpoint()
-        host = address
-        if prefix is None:
-            hosts, host = {name: address}, name
+        address, port, _, name = lab.xfreerdp_endpoint()
+        host = name
+        if prefix is None:  # loopback: the name resolves through a private /etc/hosts
+            hosts = {name: address}
     else:
         g_address, g_port, g_name = gateway
-        host, port, prefix = lab.client_target()[0], 3389, None
-        extra += [f"/gu:{user}", f"/gp:{password}", f"/gd:{lab.spec.domain}"]
-        hosts = {g_name: g_address}
-        extra.append(f"/g:{g_name}:{g_port}")
+        host, port = lab.client_target()[0], 3389
+        extra += [f"/gu:{user}", f"/gp:{password}", f"/gd:{lab.spec.domain}",
+                  f"/g:{g_name}:{g_port}"]
+        if prefix is None:
+            hosts = {g_name: g_address}
     if hosts is not None and not can_use_private_hosts():
+        # No way to give xfreerdp the lab's names: certificates are ignored on both sides and
+        # certificate faults are not compared.
         hosts, cert = None, "ignore"
+        host = address if gateway is None else host
         if gateway is not None:
             extra[-1] = f"/g:{gateway[0]}:{gateway[1]}"
     profile = bounded(load_profile("freerdp2"), 3.0).with_overrides(

@@ -59,7 +59,8 @@ class MatrixResult:
                 if profile not in seen:
                     continue
                 actual = seen[profile] or "none"
-                if not fnmatch.fnmatchcase(actual, exp["symptom"]):
+                patterns = exp["symptom"] if isinstance(exp["symptom"], list) else [exp["symptom"]]
+                if not any(fnmatch.fnmatchcase(actual, p) for p in patterns):
                     out.append({"fault": fault.id, "profile": profile, "expected": exp["symptom"],
                                 "provenance": exp["provenance"], "actual": actual})
         return out
