@@ -36,9 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", help="client profile that decides each cell (default: the lab's)")
     p.add_argument("--backend", default="auto", choices=("auto", "loopback", "netns", "vagrant"),
                    help="auto: netns when namespaces can be created, else loopback")
-    p.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="worker processes (default: one per core; six per core on netns)")
     p.add_argument("--scenarios", type=Path, help="scenario folder (default: scenarios/)")
-    p.add_argument("--stage-timeout", type=float, default=3.0,
+    p.add_argument("--stage-timeout", type=float, default=2.0,
                    help="cap on each probe stage's timeout, seconds (a timeout is still a timeout)")
     p.add_argument("--with-xfreerdp", action="store_true",
                    help="also run real xfreerdp at reproduce and verify and compare")
@@ -62,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     except (ScenarioFileError, ProfileError, ValueError) as exc:
         print(f"rdplab matrix: {exc}\nnothing was run.", file=sys.stderr)
         return 2
+    if args.jobs is None:
+        args.jobs = default_jobs(backend)
     if backend == "vagrant" and args.jobs > 1:
         err.print("the vagrant backend runs one cell at a time (the VMs are shared): --jobs 1")
         args.jobs = 1

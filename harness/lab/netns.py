@@ -26,10 +26,14 @@ gateway reaches the host at full MTU, as on one site.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
+import os
+import select
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +75,7 @@ class NetnsLab(Lab):
         super().__init__(spec, workdir, nodes)
         self._state_dir = state_dir  # None: $RDPLAB_STATE_DIR or /run/rdplab
         self._lock = threading.RLock()
+        self._closing = threading.Event()  # wakes connects still waiting for a SYN-ACK
         self._net: NetLab | None = None
         self._host: EmulatedHost | None = None
         self._gateway: GatewayServer | None = None
@@ -115,6 +120,7 @@ class NetnsLab(Lab):
                 raise
 
     def close(self) -> None:
+        self._closing.set()
         with self._lock:
             try:
                 self._gateway_unlisten()
@@ -276,8 +282,8 @@ class NetnsLab(Lab):
         sock = self.net.socket(role)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _connect_until(sock, (address, port), timeout, self._closing)
             sock.settimeout(timeout)
-            sock.connect((address, port))
         except BaseException:
             sock.close()
             raise
@@ -346,3 +352,27 @@ class NetnsLab(Lab):
         if requirement == "netns":
             return None
         return super().unsupported(requirement)
+
+
+def _connect_until(sock: socket.socket, target: tuple[str, int], timeout: float,
+                   closing: threading.Event) -> None:
+    """connect() bounded by `timeout` that also gives up when the lab is closing, so a thread
+    waiting for a dropped SYN's answer (the gateway's, say) never outlives the lab."""
+    sock.setblocking(False)
+    err = sock.connect_ex(target)
+    if err not in (0, errno.EINPROGRESS):
+        raise OSError(err, os.strerror(err))
+    deadline = time.monotonic() + timeout
+    while err != 0:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        if closing.is_set():
+            raise ConnectionAbortedError("the lab is closing")
+        _, writable, _ = select.select([], [sock], [], min(0.1, left))
+        if writable:
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise OSError(err, os.strerror(err))
+            break
+    sock.setblocking(True)

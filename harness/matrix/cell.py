@@ -41,7 +41,7 @@ class CellOptions:
     scenarios: str | None = None
     profile: str | None = None  # the profile that decides; default: the lab's
     code_profiles: tuple[str, ...] | None = None  # default: the lab's
-    stage_timeout: float = 3.0
+    stage_timeout: float = 2.0
     usable_window: float = 1.5
     with_xfreerdp: bool = False
     journal_dir: str | None = None
