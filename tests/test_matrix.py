@@ -225,3 +225,16 @@ def test_pytest_collects_cells_from_the_scenario_files(tmp_path: Path) -> None:
     outcome = {name: {p.get("name"): p.get("value") for p in case.iter("property")}["outcome"]
                for name, case in cases.items()}
     assert outcome == {"raise-connection-limit": "fixed", "restart-rdp-service": "not-fixed"}
+
+
+def test_vagrant_backend_is_refused_up_front_where_it_cannot_run(tmp_path: Path) -> None:
+    """No hypervisor, no Vagrant and no Windows boxes here: the run must say so and run nothing."""
+    if shutil.which("vagrant"):
+        pytest.skip("vagrant is installed here")
+    out = tmp_path / "m.json"
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "matrix", "--backend", "vagrant",
+                           "--faults", "expired-cert", "--json", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "vagrant" in proc.stderr and "nothing was run" in proc.stderr
+    assert not out.exists()

@@ -63,6 +63,17 @@ def run(args: argparse.Namespace) -> int:
     except (ScenarioFileError, ProfileError, ValueError) as exc:
         print(f"rdplab matrix: {exc}\nnothing was run.", file=sys.stderr)
         return 2
+    if backend == "vagrant":
+        from ..lab.vagrant import LabError, VagrantOptions, preflight, required_boxes
+
+        try:
+            options = VagrantOptions.from_env()
+            preflight(options.root)
+            required_boxes(spec, options)
+        except LabError as exc:
+            print(f"rdplab matrix: the vagrant backend cannot run here: {exc}\nnothing was run.",
+                  file=sys.stderr)
+            return 2
     if args.jobs is None:
         args.jobs = default_jobs(backend)
     if backend == "vagrant" and args.jobs > 1:
