@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..lab.definition import load_lab
-from ..lab.factory import resolve_backend
+from ..lab.factory import netns_reason, resolve_backend
 from ..matrix.cell import CellOptions
 from ..matrix.report import print_matrix, write_json, write_junit, write_markdown
 from ..matrix.runner import default_jobs, run_matrix
@@ -60,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
         if args.profile:
             load_profile(args.profile)
         backend = resolve_backend(args.backend)
+        if args.backend == "auto" and backend == "loopback":
+            print(f"netns backend not available ({netns_reason()}): using loopback; cells that "
+                  "need the kernel are reported as not emulated", file=sys.stderr)
     except (ScenarioFileError, ProfileError, ValueError) as exc:
         print(f"rdplab matrix: {exc}\nnothing was run.", file=sys.stderr)
         return 2

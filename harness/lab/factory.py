@@ -98,10 +98,20 @@ def resolve_backend(name: str) -> str:
         if name not in BACKENDS:
             raise ValueError(f"unknown backend {name!r}; use auto, {', '.join(BACKENDS)}")
         return name
-    from ..net import netns_available
+    return "netns" if netns_reason() is None else "loopback"
 
-    ok, _ = netns_available()
-    return "netns" if ok else "loopback"
+
+def netns_reason() -> str | None:
+    """Why the netns backend cannot run here (None when it can): no namespaces, or no ip/nft/tc."""
+    from ..net import missing_tools, netns_available
+
+    ok, why = netns_available()
+    if not ok:
+        return why
+    missing = missing_tools()
+    if missing:
+        return f"missing {', '.join(missing)} (Debian: iproute2, nftables)"
+    return None
 
 
 def backend_class(name: str) -> type[Lab]:
