@@ -66,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
     except (ScenarioFileError, ProfileError, ValueError) as exc:
         print(f"rdplab matrix: {exc}\nnothing was run.", file=sys.stderr)
         return 2
+    if backend == "netns" and args.backend == "netns" and (why := netns_reason()):
+        print(f"rdplab matrix: the netns backend cannot run here: {why}\nnothing was run.",
+              file=sys.stderr)
+        return 2
     if backend == "vagrant":
         from ..lab.vagrant import LabError, VagrantOptions, preflight, required_boxes
 
