@@ -17,7 +17,7 @@ from cryptography import x509
 
 from . import events as ev
 from .certverify import verify_certificate
-from .credssp import CredSspClient, CredSspFailure, tsrequest_length
+from .credssp import CredSspClient, CredSspFailure
 from .endpoint import Endpoint
 from .errinfo import error_info_name
 from .errors import ProtocolFailure, RdpError
@@ -234,11 +234,9 @@ class ClientConnection(Endpoint):
     def _on_credssp_bytes(self) -> None:
         assert self._credssp is not None
         while self._phase == "credssp":
-            length = tsrequest_length(bytes(self._plain))
-            if length is None or len(self._plain) < length:
+            message = self._next_tsrequest()
+            if message is None:
                 return
-            message = bytes(self._plain[:length])
-            del self._plain[:length]
             reply = self._credssp.receive(message)
             if reply:
                 self._send(reply)

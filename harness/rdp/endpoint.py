@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import deque
 
 from . import events as ev
+from .credssp import tsrequest_length
 from .tls import TlsEndpoint
 from .tpkt import FrameBuffer
 
@@ -61,6 +62,15 @@ class Endpoint:
     def _flush_tls(self) -> None:
         if self._tls is not None:
             self._out += self._tls.outgoing()
+
+    def _next_tsrequest(self) -> bytes | None:
+        """Cut one whole TSRequest (DER) off the decrypted bytes, None until one is complete."""
+        length = tsrequest_length(bytes(self._plain))
+        if length is None or len(self._plain) < length:
+            return None
+        message = bytes(self._plain[:length])
+        del self._plain[:length]
+        return message
 
     def _complete(self, stage: str, **detail: object) -> None:
         self._emit(ev.StageCompleted(stage, dict(detail)))

@@ -17,7 +17,7 @@ from ..host.policy import (
 )
 from . import events as ev
 from .certverify import subject_public_key
-from .credssp import CredSspFailure, CredSspServer, tsrequest_length
+from .credssp import CredSspFailure, CredSspServer
 from .endpoint import Endpoint
 from .errors import ProtocolFailure, RdpError
 from .ntlm import NtlmAcceptor
@@ -247,11 +247,9 @@ class ServerConnection(Endpoint):
     def _on_credssp_bytes(self) -> None:
         assert self._credssp is not None
         while self._phase == "credssp":
-            length = tsrequest_length(bytes(self._plain))
-            if length is None or len(self._plain) < length:
+            message = self._next_tsrequest()
+            if message is None:
                 return
-            message = bytes(self._plain[:length])
-            del self._plain[:length]
             reply = self._credssp.receive(message)
             if reply:
                 self._send(reply)

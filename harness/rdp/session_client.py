@@ -3,7 +3,6 @@ capability exchange, finalisation, then graphics updates. Sans-IO, driven by Cli
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from . import events as ev
@@ -27,7 +26,7 @@ from .mcs import (
     SendDataRequest,
     decode_domain_pdu,
 )
-from .session_common import FramedStream, is_license_pdu, mcs_frame, mcs_payload
+from .session_common import SessionBase, is_license_pdu, mcs_frame, mcs_payload
 from .share import (
     CTRLACTION_COOPERATE,
     CTRLACTION_GRANTED_CONTROL,
@@ -53,16 +52,14 @@ if TYPE_CHECKING:
 _FINALISATION_NEEDED = frozenset({"synchronize", "cooperate", "granted", "fontmap"})
 
 
-class ClientSession:
+class ClientSession(SessionBase):
     """The stages from `mcs` to `finalisation`, then update counting."""
 
     def __init__(self, config: ClientConfig, selected_protocol: int) -> None:
+        super().__init__()
         self.config = config
         self.selected_protocol = selected_protocol
         self.stage = "mcs"
-        self._stream = FramedStream()
-        self._out: list[bytes] = []
-        self._events: list[ev.Event] = []
         self._io_channel = 1003
         self._user_id = 0
         self._to_join: list[int] = []
@@ -76,32 +73,14 @@ class ClientSession:
     # -- surface for ClientConnection ----------------------------------------------------------
 
     @property
-    def pending_bytes(self) -> int:
-        return self._stream.buffer.pending
-
-    def data_to_send(self) -> bytes:
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
-
-    def events(self) -> Iterator[ev.Event]:
-        while self._events:
-            yield self._events.pop(0)
-
-    def receive(self, data: bytes) -> None:
-        for frame in self._stream.feed(data):
-            if self.stage == "closed":
-                return
-            self._on_frame(frame)
+    def finished(self) -> bool:
+        return self.stage == "closed"
 
     def refresh_rect(self) -> bytes:
         area = Rect16(0, 0, self.config.desktop_width - 1, self.config.desktop_height - 1)
         return self._data_pdu(RefreshRect((area,)))
 
     # -- output helpers ------------------------------------------------------------------------
-
-    def _send_mcs(self, pdu: bytes) -> None:
-        self._out.append(mcs_frame(pdu))
 
     def _send_io(self, payload: bytes) -> None:
         self._send_mcs(SendDataRequest(self._user_id, self._io_channel, payload).encode())

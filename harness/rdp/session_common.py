@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from . import events as ev
 from .share import PDUTYPE_DATAPDU, SEC_LICENSE_PKT
 from .tpkt import Frame, FrameBuffer
 from .x224 import decode_data, encode_data
@@ -35,6 +38,46 @@ class FramedStream:
         while (frame := self.buffer.next_frame()) is not None:
             frames.append(frame)
         return frames
+
+
+class SessionBase:
+    """Output, events and framing shared by ClientSession and ServerSession."""
+
+    def __init__(self) -> None:
+        self._stream = FramedStream()
+        self._out: list[bytes] = []
+        self._events: list[ev.Event] = []
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of an incomplete frame received so far."""
+        return self._stream.buffer.pending
+
+    @property
+    def finished(self) -> bool:
+        """True once the session failed or closed: later frames are ignored."""
+        raise NotImplementedError
+
+    def data_to_send(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def events(self) -> Iterator[ev.Event]:
+        while self._events:
+            yield self._events.pop(0)
+
+    def receive(self, data: bytes) -> None:
+        for frame in self._stream.feed(data):
+            if self.finished:
+                return
+            self._on_frame(frame)
+
+    def _on_frame(self, frame: Frame) -> None:
+        raise NotImplementedError
+
+    def _send_mcs(self, pdu: bytes) -> None:
+        self._out.append(mcs_frame(pdu))
 
 
 def mcs_frame(pdu: bytes) -> bytes:

@@ -3,8 +3,6 @@ Demand Active, finalisation, then graphics bursts. Sans-IO, driven by ServerConn
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from . import events as ev
 from .capabilities import server_capabilities
 from .fastpath import FASTPATH_ACTION_FASTPATH
@@ -33,7 +31,7 @@ from .mcs import (
     assign_channel_ids,
     decode_domain_pdu,
 )
-from .session_common import SHARE_ID, FramedStream, mcs_frame, mcs_payload
+from .session_common import SHARE_ID, SessionBase, mcs_payload
 from .share import (
     CTRLACTION_COOPERATE,
     CTRLACTION_GRANTED_CONTROL,
@@ -58,7 +56,7 @@ from .tpkt import Frame
 _ = FASTPATH_ACTION_FASTPATH  # fast-path frames from the client are input events: ignored
 
 
-class ServerSession:
+class ServerSession(SessionBase):
     """The server's stages from `mcs` to `finalisation`, then bursts of bitmap updates."""
 
     def __init__(self, *, selected_protocol: int, requested_protocols: int, width: int,
@@ -68,37 +66,21 @@ class ServerSession:
         self.width, self.height = width, height
         self.burst_bytes = burst_bytes
         self.deny_error_info = deny_error_info
+        super().__init__()
         self.stage = "mcs"
         self.should_close = False
         self.close_reason: str | None = None
         self.user: str | None = None
-        self._stream = FramedStream()
-        self._out: list[bytes] = []
-        self._events: list[ev.Event] = []
         self._user_id = 0
         self._expected_joins: set[int] = set()
         self._io_channel = 1003
         self._phase = "connect_initial"
 
-    def data_to_send(self) -> bytes:
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
-
-    def events(self) -> Iterator[ev.Event]:
-        while self._events:
-            yield self._events.pop(0)
-
-    def receive(self, data: bytes) -> None:
-        for frame in self._stream.feed(data):
-            if self.should_close:
-                return
-            self._on_frame(frame)
+    @property
+    def finished(self) -> bool:
+        return self.should_close
 
     # -- helpers -------------------------------------------------------------------------------
-
-    def _send_mcs(self, pdu: bytes) -> None:
-        self._out.append(mcs_frame(pdu))
 
     def _send_io(self, payload: bytes) -> None:
         pdu = SendDataIndication(MCS_SERVER_CHANNEL_ID, self._io_channel, payload)
