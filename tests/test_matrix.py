@@ -238,3 +238,19 @@ def test_vagrant_backend_is_refused_up_front_where_it_cannot_run(tmp_path: Path)
     assert proc.returncode == 2
     assert "vagrant" in proc.stderr and "nothing was run" in proc.stderr
     assert not out.exists()
+
+
+def test_a_user_adds_a_remediation_with_a_file(scenarios: Path) -> None:
+    rem = scenarios / "remediations"
+    (rem / "bounce-termservice.ps1").write_text(
+        "# what an admin types after reading that a service restart fixes it\n"
+        "Stop-Service -Name TermService -Force\n"
+        "Start-Service -Name TermService\n")
+    (rem / "bounce-termservice.yaml").write_text(
+        "id: bounce-termservice\ntitle: Stop and start TermService\ntarget: host\n"
+        "source: a forum answer\nsecurity_impact: none\nnotes: none\n")
+    catalog = load_catalog(scenarios).select(["expired-cert", "server-denied"],
+                                             ["bounce-termservice"])
+    result = run_matrix(_opts(scenarios=str(scenarios)), catalog, jobs=1)
+    outcomes = {c.fault: c.outcome for c in result.cells}
+    assert outcomes == {"expired-cert": "fixed", "server-denied": "not-fixed"}

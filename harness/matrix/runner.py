@@ -113,12 +113,18 @@ def run_matrix(opts: CellOptions, catalog: Catalog, *, jobs: int = 1,
         with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as pool:
             pending: set[Future[CellResult]] = {
                 pool.submit(_cell_task, opts, f, r) for f, r in slow_first}
-            while pending:
-                ready, pending = wait(pending, timeout=600, return_when=FIRST_COMPLETED)
-                if not ready:
-                    raise TimeoutError("no cell finished within 600 s")
-                for future in ready:
-                    finished(future.result())
+            try:
+                while pending:
+                    ready, pending = wait(pending, timeout=600, return_when=FIRST_COMPLETED)
+                    if not ready:
+                        raise TimeoutError("no cell finished within 600 s")
+                    for future in ready:
+                        finished(future.result())
+            except BaseException:
+                # Ctrl-C (or a failure): drop the queued cells and wait only for the running
+                # ones, which destroy their labs as they end (interrupted too, from a terminal).
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     order = {pair: i for i, pair in enumerate(pairs)}
     result.cells = sorted(done, key=lambda c: order[(c.fault, c.remediation)])
     result.seconds = time.perf_counter() - t0
