@@ -170,6 +170,10 @@ def test_json_contract_and_junit(tmp_path: Path) -> None:
                                     ["raise-connection-limit", "disable-nla"])
     result = run_matrix(_opts(journal_dir=str(tmp_path)), catalog, jobs=1)
     doc = to_json(result)
+    import jsonschema
+
+    schema = json.loads((REPO / "harness" / "data" / "schemas" / "matrix.schema.json").read_text())
+    jsonschema.validate(json.loads(json.dumps(doc, default=str)), schema)
     assert set(doc) >= {"lab", "faults", "remediations", "cells"}
     row = next(f for f in doc["faults"] if f["id"] == "server-denied")
     assert row["codes"]["mstsc-win11"]["disconnect"] == "0x904"
