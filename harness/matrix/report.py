@@ -38,6 +38,10 @@ def _code_text(codes: dict[str, Any]) -> str:
     return str(codes.get("result", "?"))
 
 
+def _claimed(fault: Any) -> str:
+    return "/".join(fault.claimed_codes.values()) or "(no code)"
+
+
 def to_json(result: MatrixResult) -> dict[str, Any]:
     """The documented contract (README: 'The matrix JSON')."""
     faults = []
@@ -112,7 +116,9 @@ def write_markdown(result: MatrixResult, path: Path) -> None:
     ]
     for fault in result.catalog.faults.values():
         codes = result.row_codes(fault.id)
-        claimed = "/".join(fault.claimed_codes.values())
+        claimed = _claimed(fault)
+        user = next(iter(codes), None)  # the profile the user ran comes first
+        user_text = f"{user}: {_code_text(codes[user])}" if user else "?"
         cells = []
         for rem in rems:
             c = result.cell(fault.id, rem)
@@ -198,7 +204,7 @@ def print_matrix(result: MatrixResult, console: Console | None = None) -> None:
         table.add_column(str(i), justify="center")
     for fault in result.catalog.faults.values():
         codes = result.row_codes(fault.id)
-        row = [fault.id, "/".join(fault.claimed_codes.values())]
+        row = [fault.id, _claimed(fault)]
         user = next(iter(codes), None)  # the profile the user ran comes first
         row.append(f"{user}: {_code_text(codes[user])}" if user else "?")
         row += [_code_text(codes.get(p, {})) for p in profiles]
