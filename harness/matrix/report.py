@@ -107,12 +107,12 @@ def write_markdown(result: MatrixResult, path: Path) -> None:
         "Legend: ✔ fixed · ⚠ fixed but weakens security · ✘ not fixed · – not emulated · "
         "! lab error",
         "",
-        "| fault | claimed | "
+        "| fault | claimed | user's client | "
         + " | ".join(profiles)
         + " | "
         + " | ".join(f"`{r}`" for r in rems)
         + " |",
-        "|---" * (2 + len(profiles) + len(rems)) + "|",
+        "|---" * (3 + len(profiles) + len(rems)) + "|",
     ]
     for fault in result.catalog.faults.values():
         codes = result.row_codes(fault.id)
@@ -124,7 +124,7 @@ def write_markdown(result: MatrixResult, path: Path) -> None:
             c = result.cell(fault.id, rem)
             cells.append(SYMBOL[c.outcome][0] if c else " ")
         lines.append(
-            f"| `{fault.id}` | {claimed} | "
+            f"| `{fault.id}` | {claimed} | {user_text} | "
             + " | ".join(_code_text(codes.get(p, {})) for p in profiles)
             + " | "
             + " | ".join(cells)
