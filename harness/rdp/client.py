@@ -233,15 +233,7 @@ class ClientConnection(Endpoint):
 
     def _on_credssp_bytes(self) -> None:
         assert self._credssp is not None
-        while self._phase == "credssp":
-            message = self._next_tsrequest()
-            if message is None:
-                return
-            reply = self._credssp.receive(message)
-            if reply:
-                self._send(reply)
-            if self._credssp.done:
-                self._credssp_done()
+        self._pump_credssp(self._credssp, self._credssp_done)
         if self._phase == "early_auth" and len(self._plain) >= 4:
             result = int.from_bytes(self._plain[:4], "little")
             del self._plain[:4]

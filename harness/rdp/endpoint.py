@@ -16,6 +16,7 @@ class Endpoint:
 
     def __init__(self) -> None:
         self.stage = "negotiation"
+        self._phase = "init"  # the subclass's own phase names
         self.closed = False
         self._events: deque[ev.Event] = deque()
         self._out = bytearray()
@@ -62,6 +63,19 @@ class Endpoint:
     def _flush_tls(self) -> None:
         if self._tls is not None:
             self._out += self._tls.outgoing()
+
+    def _pump_credssp(self, credssp: object, on_done: object) -> None:
+        """Feed every whole TSRequest received to `credssp` (a CredSspClient or CredSspServer),
+        send its replies, and call `on_done` once it is done (which moves the phase on)."""
+        while self._phase == "credssp":
+            message = self._next_tsrequest()
+            if message is None:
+                return
+            reply = credssp.receive(message)  # type: ignore[attr-defined]
+            if reply:
+                self._send(reply)
+            if credssp.done:  # type: ignore[attr-defined]
+                on_done()  # type: ignore[operator]
 
     def _next_tsrequest(self) -> bytes | None:
         """Cut one whole TSRequest (DER) off the decrypted bytes, None until one is complete."""

@@ -246,29 +246,25 @@ class ServerConnection(Endpoint):
 
     def _on_credssp_bytes(self) -> None:
         assert self._credssp is not None
-        while self._phase == "credssp":
-            message = self._next_tsrequest()
-            if message is None:
-                return
-            reply = self._credssp.receive(message)
-            if reply:
-                self._send(reply)
-            if self._credssp.done:
-                creds = self._credssp.credentials
-                self.user = getattr(creds, "user_name", None) or self._credssp.user
-                self._complete(
-                    "credssp",
-                    user=self.user,
-                    version=self._credssp.negotiated_version,
-                    client_version=self._credssp.client_version,
-                )
-                if self.selected is not None and self.selected & Protocol.HYBRID_EX:
-                    self._send(EARLY_AUTH_SUCCESS)
-                rest = bytes(self._plain)
-                self._plain.clear()
-                self._start_session()
-                if rest:
-                    self._on_plaintext(rest)
+        self._pump_credssp(self._credssp, self._credssp_done)
+
+    def _credssp_done(self) -> None:
+        assert self._credssp is not None
+        creds = self._credssp.credentials
+        self.user = getattr(creds, "user_name", None) or self._credssp.user
+        self._complete(
+            "credssp",
+            user=self.user,
+            version=self._credssp.negotiated_version,
+            client_version=self._credssp.client_version,
+        )
+        if self.selected is not None and self.selected & Protocol.HYBRID_EX:
+            self._send(EARLY_AUTH_SUCCESS)
+        rest = bytes(self._plain)
+        self._plain.clear()
+        self._start_session()
+        if rest:
+            self._on_plaintext(rest)
 
     # -- MCS and later -------------------------------------------------------------------------
 

@@ -199,26 +199,31 @@ class WindowsNode:
         enabled, 36870 when the certificate or its private key cannot be used.
         """
         with self.lock:
-            if not self.host_tls_versions():
-                self.eventlog.write(36871, "A fatal error occurred while creating a TLS server "
-                                    "credential. The internal error state is 10013.")
-                raise CredentialUnavailable("no TLS protocol is enabled for the server", 36871,
-                                            "10013")
-            cert = self.certstore.rdp_certificate()
-            if cert is None or cert.key_name is None:
-                self._log_36870("0x8009030E")
-                raise CredentialUnavailable("no certificate in LocalMachine\\Remote Desktop",
-                                            36870, "0x8009030E")
-            try:
-                key = self.machinekeys.load_key(cert.key_name, "NETWORK SERVICE")
-            except KeyUnreadable as exc:
-                self._log_36870("0x8009030D")
-                raise CredentialUnavailable(str(exc), 36870, "0x8009030D") from exc
-            if key.public_key().public_numbers() != cert.cert.public_key().public_numbers():
-                self._log_36870("0x8009030D")
-                raise CredentialUnavailable("the private key does not match the certificate",
-                                            36870, "0x8009030D")
-            return TlsCredential(cert.pem, key_pem(key))
+            return self._schannel_credential(self.host_tls_versions(),
+                                             self.certstore.rdp_certificate(),
+                                             "no certificate in LocalMachine\\Remote Desktop")
+
+    def _schannel_credential(self, versions: list[str], cert: Any, missing: str) -> TlsCredential:
+        """What Schannel does when a service (as NETWORK SERVICE) acquires its TLS credential:
+        36871 with no protocol enabled, 36870 when the certificate or its key cannot be used."""
+        if not versions:
+            self.eventlog.write(36871, "A fatal error occurred while creating a TLS server "
+                                "credential. The internal error state is 10013.")
+            raise CredentialUnavailable("no TLS protocol is enabled for the server", 36871,
+                                        "10013")
+        if cert is None or cert.key_name is None:
+            self._log_36870("0x8009030E")
+            raise CredentialUnavailable(missing, 36870, "0x8009030E")
+        try:
+            key = self.machinekeys.load_key(cert.key_name, "NETWORK SERVICE")
+        except KeyUnreadable as exc:
+            self._log_36870("0x8009030D")
+            raise CredentialUnavailable(str(exc), 36870, "0x8009030D") from exc
+        if key.public_key().public_numbers() != cert.cert.public_key().public_numbers():
+            self._log_36870("0x8009030D")
+            raise CredentialUnavailable("the private key does not match the certificate",
+                                        36870, "0x8009030D")
+        return TlsCredential(cert.pem, key_pem(key))
 
     def _log_36870(self, code: str) -> None:
         self.eventlog.write(36870, "A fatal error occurred when attempting to access the TLS "
@@ -329,27 +334,9 @@ class WindowsNode:
         with self.lock:
             if self.gateway is None:
                 raise CredentialUnavailable("this node is not an RD Gateway")
-            if not self.gateway_tls_versions():
-                self.eventlog.write(36871, "A fatal error occurred while creating a TLS server "
-                                    "credential. The internal error state is 10013.")
-                raise CredentialUnavailable("no TLS protocol is enabled for the server", 36871,
-                                            "10013")
-            cert = self.bound_gateway_certificate()
-            if cert is None or cert.key_name is None:
-                self._log_36870("0x8009030E")
-                raise CredentialUnavailable("no SSL certificate bound to RD Gateway "
-                                            "(RDS:\\GatewayServer\\SSLCertificate)", 36870,
-                                            "0x8009030E")
-            try:
-                key = self.machinekeys.load_key(cert.key_name, "NETWORK SERVICE")
-            except KeyUnreadable as exc:
-                self._log_36870("0x8009030D")
-                raise CredentialUnavailable(str(exc), 36870, "0x8009030D") from exc
-            if key.public_key().public_numbers() != cert.cert.public_key().public_numbers():
-                self._log_36870("0x8009030D")
-                raise CredentialUnavailable("the private key does not match the certificate",
-                                            36870, "0x8009030D")
-            return TlsCredential(cert.pem, key_pem(key))
+            return self._schannel_credential(
+                self.gateway_tls_versions(), self.bound_gateway_certificate(),
+                "no SSL certificate bound to RD Gateway (RDS:\\GatewayServer\\SSLCertificate)")
 
     def gateway_tls_versions(self) -> list[str]:
         """TLS versions Schannel serves HTTPS with (SCHANNEL values as read at the last boot)."""
