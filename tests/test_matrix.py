@@ -204,7 +204,8 @@ def test_cli_exit_status_is_1_on_lab_errors(scenarios: Path, tmp_path: Path) -> 
         "inject:\n  - {node: host, action: set_clock_offset, args: {seconds: 5}}\n"
         "expected: {mstsc-win11: {symptom: none, provenance: open}}\ntags: []\n")
     base = [sys.executable, "-m", "harness.cli", "matrix", "--backend", "loopback", "--lab", DIRECT,
-            "--scenarios", str(scenarios), "--remediations", "restart-rdp-service", "--jobs", "1"]
+            "--scenarios", str(scenarios), "--remediations", "restart-rdp-service", "--jobs", "1",
+            "--journals", str(tmp_path / "journals")]
     bad = subprocess.run([*base, "--faults", "harmless"], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 1, bad.stderr
