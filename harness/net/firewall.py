@@ -23,23 +23,7 @@ def apply_firewall(
     lab: NetLab, *, port: int = 3389, action: Action = "drop", node: str = "host"
 ) -> None:
     """Block inbound TCP to port on node (replaces a previous firewall fault there)."""
-    if action not in _VERDICT:
-        raise ValueError(f"action must be drop or reject, not {action!r}")
-    if not 0 < port < 65536:
-        raise ValueError(f"bad port {port}")
-    table = firewall_table(lab)
-    lab.record({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
-    lab.nft(
-        node,
-        f"table inet {table} {{}}\n"
-        f"delete table inet {table}\n"
-        f"table inet {table} {{\n"
-        f"  chain input {{\n"
-        f"    type filter hook input priority filter; policy accept;\n"
-        f"    tcp dport {port} {_VERDICT[action]}\n"
-        f"  }}\n"
-        f"}}\n",
-    )
+    apply_firewall_ports(lab, {port: action}, node=node)
 
 
 def remove_firewall(lab: NetLab, *, node: str = "host") -> None:
