@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(freerdp2-x11 freerdp2-shadow-x11 winpr-utils xvfb nftables iproute2 faketime)
+DEB_PACKAGES=(freerdp2-x11 freerdp2-shadow-x11 winpr-utils xvfb nftables iproute2 faketime
+             rdesktop xrdp krb5-kdc krb5-admin-server krb5-user tshark chromium)
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -22,7 +23,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 echo "== installing rdplab with its test extras"
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+python3 -m pip install -q --disable-pip-version-check -e '.[test,vagrant]'
 
 echo "== ruff"
 python3 -m ruff check harness tests benchmarks

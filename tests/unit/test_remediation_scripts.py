@@ -22,7 +22,7 @@ from harness.windows import WindowsNode
 from harness.windows.faults import inject
 from harness.windows.machinekeys import MACHINEKEYS
 
-DIRECTORY = Path(__file__).resolve().parent.parent / "scenarios" / "remediations"
+DIRECTORY = Path(__file__).resolve().parents[2] / "scenarios" / "remediations"
 REQUIRED_IDS = {
     "restart-rdp-service", "renew-rdp-certificate", "rename-machinekeys-reboot",
     "reset-machinekeys-acl", "disable-nla", "client-allow-vulnerable-credssp",

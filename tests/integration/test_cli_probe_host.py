@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(90)
 RDPLAB = [sys.executable, "-m", "harness.cli"]
 PW_VAR = "RDPLAB_TEST_PASSWORD"
 PASSWORD = "Secret1!"
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "host-config.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "host-config.md"
 
 
 def _env(**extra: str) -> dict[str, str]:

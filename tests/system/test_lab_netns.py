@@ -35,7 +35,7 @@ from harness.probe.result import ProbeResult
 from harness.pwsh import run_remediation, run_source
 from harness.windows.faults import inject
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OK, WHY = netns_available()
 pytestmark = [
     pytest.mark.netns,

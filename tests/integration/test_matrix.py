@@ -19,7 +19,7 @@ from harness.pki import KeyPool
 from harness.scenario.catalog import load_catalog
 from harness.scenario.source import ScenarioFileError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DIRECT = str(REPO / "labs" / "direct.yaml") if (REPO / "labs" / "direct.yaml").exists() \
     else str(REPO / "labs" / "default.yaml")
 

@@ -16,9 +16,9 @@ import pytest
 
 from harness.net import netns_available
 from harness.net.state import STATE_ENV
-from tests.test_lab_netns import CHILD, leftovers
+from tests.system.test_lab_netns import CHILD, leftovers
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.netns, pytest.mark.xdist_group("netns-cleanup")]
 
 

@@ -37,7 +37,7 @@ from harness.rdp.errors import ParseError, RdpError, StateError
 
 USERS = {"Alice": "Secret1!"}
 PUBKEY = bytes.fromhex("3082010a0282010100") + bytes(range(256)) + bytes.fromhex("0203010001")
-DATA = Path(__file__).resolve().parents[1] / "harness" / "data" / "ntstatus.yaml"
+DATA = Path(__file__).resolve().parents[2] / "harness" / "data" / "ntstatus.yaml"
 
 
 def make_acceptor() -> ntlm.NtlmAcceptor:

@@ -64,7 +64,7 @@ from harness.probe.profiles import load_profile  # noqa: E402
 from harness.pwsh.remediation import load_remediation  # noqa: E402
 from harness.windows.faults import ACTIONS, FaultError  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REMEDIATIONS = REPO / "scenarios" / "remediations"
 Status = collections.namedtuple("Status", ["name", "state", "provider"])
 Box = collections.namedtuple("Box", ["name", "provider", "version"])

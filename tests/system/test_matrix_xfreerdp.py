@@ -12,7 +12,7 @@ from harness.matrix.runner import run_matrix
 from harness.pki import KeyPool
 from harness.scenario.catalog import load_catalog
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.freerdp, pytest.mark.xdist_group("freerdp")]
 
 

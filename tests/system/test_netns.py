@@ -42,7 +42,7 @@ from harness.net.namespaces import list_netns
 from harness.net.nsenter import ETC_NETNS, read_sysctl
 from harness.net.state import LabState
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OK, WHY = netns_available()
 netns = pytest.mark.netns
 needs_netns = pytest.mark.skipif(not OK, reason=f"network namespaces unavailable: {WHY}")
