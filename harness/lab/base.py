@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import NotEmulated
 from ..gateway.policy import GatewayPolicy
 from ..host.policy import HostPolicy
 from ..probe.profiles import ClientProfile
@@ -41,15 +42,6 @@ ADDRESSES = {"client": "10.213.1.2", "host": "10.213.2.2", "gateway": "10.213.3.
 RDP_PORT = 3389
 GATEWAY_PORT = HTTPS_PORT
 GATEWAY_IDLE_TIMEOUT = 15.0
-
-
-class NotEmulated(Exception):
-    """This backend cannot reproduce something faithfully; the cell says so instead of passing."""
-
-    def __init__(self, reason: str, needs: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.needs = needs
 
 
 class Lab(ABC):

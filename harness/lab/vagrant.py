@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import BackendUnavailable
 from ..probe.profiles import ClientProfile
 from ..probe.runner import ProbeOptions, ProbeTarget
 from ..pwsh.remediation import (
@@ -87,7 +88,7 @@ DEFAULT_WINRM_CREDENTIALS = ("vagrant", "vagrant")  # the convention of public W
 ON_CLOSE = ("restore", "halt", "keep")
 
 
-class VagrantUnavailable(LabError):
+class VagrantUnavailable(BackendUnavailable):
     """Something the Vagrant lab needs is missing on this machine (named in the message)."""
 
 
