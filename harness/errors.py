@@ -40,10 +40,7 @@ class ConfigError(RdplabError, ValueError):
         where = f"{path}:{line}" if path is not None and line else (
             str(path) if path is not None else "")
         what = f" field '{fieldname}':" if fieldname else ""
-        if where:
-            text = f"{where}:{what} {message}"
-        else:
-            text = f"{what.strip()} {message}".strip()
+        text = f"{where}:{what} {message}" if where else f"{what.strip()} {message}".strip()
         super().__init__(text)
         self.path = Path(path) if path is not None else None
         self.line = line
