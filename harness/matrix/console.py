@@ -95,6 +95,10 @@ def print_matrix(doc: dict[str, Any], console: Console | None = None) -> None:
         if c["outcome"] == "lab-error":
             console.print(f"[magenta]lab error[/]: {c['fault']} × {c['remediation']}: "
                           f"{c['reason']}")
+    for c in doc["cells"]:
+        if c["outcome"] == "not-emulated":
+            console.print(f"[dim]not emulated[/]: {c['fault']} × {c['remediation']}: "
+                          f"{c['reason']}")
     t = doc.get("timing", {})
     console.print(f"{t.get('cells', len(doc['cells']))} cells in {t.get('total_seconds')} s; "
                   f"median {t.get('median_cell_seconds')} s per cell; {t.get('jobs')} workers")
