@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from ..lab import registry
 from ..lab.definition import load_lab
-from ..lab.factory import resolve_backend
 from ..pki import KeyPool
 from ..scenario.catalog import load_catalog, load_fault
 from .cell import CellOptions, run_cell
@@ -24,7 +24,7 @@ from .cell import CellOptions, run_cell
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rdplab")
     group.addoption("--rdplab-lab", default="default", help="lab name or file")
-    group.addoption("--rdplab-backend", default="auto", help="auto, loopback, netns, vagrant")
+    group.addoption("--rdplab-backend", default="auto", help=", ".join(registry.choices()))
     group.addoption("--rdplab-profile", default=None, help="the client profile that decides")
 
 
@@ -55,7 +55,7 @@ class CellItem(pytest.Item):
         config = self.config
         opts = CellOptions(
             lab=str(load_lab(config.getoption("--rdplab-lab")).path),
-            backend=resolve_backend(config.getoption("--rdplab-backend")),
+            backend=registry.resolve(config.getoption("--rdplab-backend")),
             scenarios=str(self.path.parent), profile=config.getoption("--rdplab-profile"),
         )
         with KeyPool(2):

@@ -91,18 +91,21 @@ def _fault_task(opts: CellOptions, fault: str, remediations: tuple[str, ...]
     return run_fault(opts, fault, remediations)
 
 
-def work_units(catalog: Catalog, jobs: int, lifecycle: str = "snapshot"
-               ) -> list[tuple[str, tuple[str, ...]]]:
+def work_units(catalog: Catalog, pairs: list[tuple[str, str]], jobs: int,
+               lifecycle: str = "snapshot") -> list[tuple[str, tuple[str, ...]]]:
     """(fault, remediations) units, the faults that wait out network timeouts first (so they do
     not form the tail of the run). Fresh: one cell per unit. Snapshot: one unit per fault, split
     so that there are at least two units per worker; a fault that waits is split per worker."""
-    remediations = tuple(catalog.remediations)
-    slow_first = sorted(catalog.faults, key=lambda f: not catalog.faults[f].requires)
-    if lifecycle == "fresh" or not remediations:
-        return [(f, (r,)) for f in slow_first for r in remediations]
+    by_fault: dict[str, list[str]] = {}
+    for fault, remediation in pairs:
+        by_fault.setdefault(fault, []).append(remediation)
+    slow_first = sorted(by_fault, key=lambda f: not catalog.faults[f].requires)
+    if lifecycle == "fresh":
+        return [(f, (r,)) for f in slow_first for r in by_fault[f]]
     wanted = max(1, -(-2 * jobs // max(1, len(slow_first))))
     units = []
     for fault in slow_first:
+        remediations = tuple(by_fault[fault])
         parts = max(wanted, jobs if catalog.faults[fault].requires else 1)
         parts = min(parts, len(remediations))
         size = -(-len(remediations) // parts)
@@ -111,14 +114,17 @@ def work_units(catalog: Catalog, jobs: int, lifecycle: str = "snapshot"
 
 
 def run_matrix(opts: CellOptions, catalog: Catalog, *, jobs: int = 1,
-               progress: ProgressFn | None = None) -> MatrixResult:
-    """Every (fault, remediation) cell, in opts.lifecycle (fresh lab per cell, or per fault a
-    snapshot every remediation starts from); `jobs` capped by what the backend allows."""
+               progress: ProgressFn | None = None,
+               pairs: list[tuple[str, str]] | None = None) -> MatrixResult:
+    """Every (fault, remediation) cell (or only `pairs`, a shard), in opts.lifecycle (a fresh
+    lab per cell, or per fault a snapshot every remediation starts from); `jobs` capped by what
+    the backend allows."""
     spec = load_lab(opts.lab)
     limit = registry.backend_class(opts.backend).max_concurrent_labs(spec)
     if limit is not None:
         jobs = min(jobs, limit)
-    pairs = [(f, r) for f in catalog.faults for r in catalog.remediations]
+    if pairs is None:
+        pairs = [(f, r) for f in catalog.faults for r in catalog.remediations]
     result = MatrixResult(
         lab={"name": spec.name, "file": str(spec.path), "description": spec.description,
              "profile": opts.profile or spec.profile,
@@ -134,7 +140,7 @@ def run_matrix(opts: CellOptions, catalog: Catalog, *, jobs: int = 1,
             if progress is not None:
                 progress(cell, len(done), len(pairs))
 
-    units = work_units(catalog, jobs, opts.lifecycle)
+    units = work_units(catalog, pairs, jobs, opts.lifecycle)
     if jobs <= 1 or len(units) <= 1:
         with KeyPool(6):
             for fault, remediations in units:
