@@ -50,6 +50,8 @@ class ClientConfig:
     client_name: str = "RDPLAB-PROBE"
     desktop_width: int = 1024
     desktop_height: int = 768
+    # Standard RDP Security when the server selects it (mstsc, FreeRDP and rdesktop all do)
+    rdp_security: bool = True
 
 
 def _tls_event(reason: str) -> str:
@@ -103,6 +105,8 @@ class ClientConnection(Endpoint):
         try:
             if not data:
                 self._on_eof()
+            elif self._tls is None and self._phase == "session":  # Standard RDP Security
+                self._on_plaintext(data)
             elif self._tls is None:
                 self._raw += data
                 self._on_raw()
@@ -150,10 +154,16 @@ class ClientConnection(Endpoint):
         self.selected_protocol = selected
         self._complete("negotiation", requested=describe_protocols(self.config.requested_protocols),
                        selected=describe_protocols(selected))
-        if selected == 0 or not selected & self.config.requested_protocols & 0xB:
-            self._fail("negotiation", "rdp_security",
-                       f"server selected {describe_protocols(selected)}: standard RDP security "
-                       "is not emulated")
+        if selected == 0:
+            if not self.config.rdp_security:
+                self._fail("negotiation", "rdp_security",
+                           "server selected standard RDP security, which this client refuses")
+                return
+            self._start_session(leftover=rest)
+            return
+        if not selected & self.config.requested_protocols & 0xB:
+            self._fail("negotiation", "protocol_error",
+                       f"server selected {describe_protocols(selected)}, which was not offered")
             return
         self.stage = "tls"
         self._phase = "tls"

@@ -8,6 +8,8 @@ Every length-prefixed field has a maximum; decoding is linear; malformed input i
 from __future__ import annotations
 
 import hashlib
+import math
+import secrets
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -136,7 +138,8 @@ class ProprietaryCertificate:
         version = CERT_CHAIN_VERSION_1 | (CERT_TEMPORARY if self.temporary else 0)
         w = Writer().u32le(version).u32le(SIGNATURE_ALG_RSA).u32le(KEY_EXCHANGE_ALG_RSA)
         w.u16le(BB_RSA_KEY_BLOB).u16le(len(blob)).bytes(blob)
-        return w.u16le(BB_RSA_SIGNATURE_BLOB).u16le(len(self.signature)).bytes(self.signature).value()
+        w.u16le(BB_RSA_SIGNATURE_BLOB).u16le(len(self.signature))
+        return w.bytes(self.signature).value()
 
     @classmethod
     def decode_body(cls, r: Reader, temporary: bool) -> ProprietaryCertificate:
@@ -229,5 +232,46 @@ def decode_server_certificate(data: bytes) -> ServerCertificate:
 
 
 def generate_server_key(bits: int = 2048) -> rsa.RSAPrivateKey:
-    """A server key pair for the proprietary certificate (Windows 2008+ uses 2048 bits)."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    """A server key pair for the proprietary certificate: 2048 bits for clients that announce
+    RNS_UD_CS_STRONG_ASYMMETRIC_KEYS, else 512 bits as Windows sends (zeek's
+    rdp-proprietary-encryption trace). `cryptography` refuses to generate keys under 1024 bits,
+    so the two 256-bit primes of a 512-bit key are found here (Miller-Rabin) and the key is
+    assembled by `cryptography` from its numbers."""
+    if bits >= 1024:
+        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    e = 65537
+    while True:
+        p, q = _prime(bits // 2), _prime(bits // 2)
+        n = p * q
+        if p != q and n.bit_length() == bits and math.gcd(e, (p - 1) * (q - 1)) == 1:
+            break
+    d = pow(e, -1, (p - 1) * (q - 1))
+    numbers = rsa.RSAPrivateNumbers(p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q),
+                                    rsa.rsa_crt_iqmp(p, q), rsa.RSAPublicNumbers(e, n))
+    return numbers.private_key(unsafe_skip_rsa_key_validation=True)
+
+
+def _probably_prime(n: int, rounds: int = 40) -> bool:
+    if n < 4 or n % 2 == 0:
+        return n in (2, 3)
+    d, s = n - 1, 0
+    while d % 2 == 0:
+        d, s = d // 2, s + 1
+    for _ in range(rounds):
+        x = pow(secrets.randbelow(n - 3) + 2, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(s - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def _prime(bits: int) -> int:
+    while True:
+        candidate = secrets.randbits(bits) | (3 << (bits - 2)) | 1
+        if _probably_prime(candidate):
+            return candidate

@@ -191,12 +191,18 @@ class RdpSecurity:
         if not flags & SEC_ENCRYPT:
             return flags, r.rest()
         signature = r.bytes(8)
-        count = self._decryptor.total if flags & SEC_SECURE_CHECKSUM else None
-        plain = self._decryptor.process(r.rest())
+        return flags, self.decrypt_body(signature, r.rest(),
+                                        salted=bool(flags & SEC_SECURE_CHECKSUM))
+
+    def decrypt_body(self, signature: bytes, body: bytes, *, salted: bool) -> bytes:
+        """Decrypt with this side's one RC4 stream (slow- and fast-path share it), check the
+        MAC (salted with the decryption count when the sender says so)."""
+        count = self._decryptor.total if salted else None
+        plain = self._decryptor.process(body)
         if mac_signature(self.keys.mac_key, plain, count) != signature:
             raise ProtocolFailure("security", "MAC signature mismatch: wrong session keys or "
                                   "a corrupted PDU")
-        return flags, plain
+        return plain
 
 
 # -- RSA with the server's public key (5.3.4.1) ------------------------------------------------

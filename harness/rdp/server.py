@@ -79,6 +79,8 @@ class ServerConnection(Endpoint):
                 self._on_raw()
             elif self._phase == "tls_abort":
                 self._on_client_hello()
+            elif self._phase == "session" and self._tls is None:  # Standard RDP Security
+                self._on_plaintext(data)
             elif self._tls is not None:
                 self._tls.feed(data)
                 self._on_tls()
@@ -128,12 +130,11 @@ class ServerConnection(Endpoint):
         self.selected = int(selected)
         if self.selected == 0:
             self._send_raw(ConnectionConfirm(selected_protocol=0).encode())
-            self._failed(
-                "negotiation",
-                "rdp_security",
-                "standard RDP security selected; it is not emulated",
-                reset=False,
-            )
+            self._complete("negotiation", requested=describe_protocols(self.requested or 0),
+                           selected=describe_protocols(0), cookie=request.cookie)
+            self._start_session()
+            if rest:
+                self.receive_data(rest)
             return
         self._send_raw(
             ConnectionConfirm(
@@ -279,6 +280,7 @@ class ServerConnection(Endpoint):
             height=p.desktop_height,
             burst_bytes=p.update_burst_bytes,
             deny_error_info=p.deny_error_info,
+            encryption_level=p.min_encryption_level if self.selected == 0 else None,
         )
 
     def _pump_session(self) -> None:
