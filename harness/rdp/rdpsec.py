@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers import Cipher
 
-from .errors import ParseError, ProtocolFailure
+from .errors import ParseError, RdpError
 from .gcc import (
     ENCRYPTION_METHOD_40BIT,
     ENCRYPTION_METHOD_56BIT,
@@ -33,6 +33,13 @@ try:  # cryptography >= 43 keeps RC4 among the "decrepit" algorithms
     from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4
 except ImportError:  # pragma: no cover - older cryptography
     from cryptography.hazmat.primitives.ciphers.algorithms import ARC4  # type: ignore[no-redef]
+
+
+
+class RdpSecurityError(RdpError):
+    """Standard RDP Security cannot go on: a MAC that does not match, a value the keys cannot
+    take. The connection reports it at its current stage as a protocol error."""
+
 
 RANDOM_LEN = 32
 KEY_UPDATE_INTERVAL = 4096  # 5.3.7: a key is updated after 4096 uses
@@ -71,7 +78,7 @@ def key_length(method: int) -> int:
         return 8
     if method == ENCRYPTION_METHOD_128BIT:
         return 16
-    raise ProtocolFailure("security", f"encryption method {method:#x} "
+    raise RdpSecurityError(f"encryption method {method:#x} "
                           f"({METHOD_NAMES.get(method, 'unknown')}) has no RC4 key")
 
 
@@ -97,7 +104,7 @@ class SessionKeys:
     def derive(cls, client_random: bytes, server_random: bytes, method: int,
                *, server: bool) -> SessionKeys:
         if len(client_random) != RANDOM_LEN or len(server_random) != RANDOM_LEN:
-            raise ProtocolFailure("security", "client and server randoms must be 32 bytes")
+            raise RdpSecurityError("client and server randoms must be 32 bytes")
         key_length(method)  # rejects NONE and FIPS
         pre_master = client_random[:24] + server_random[:24]
         master = hash_48(pre_master, client_random, server_random, ord("A"))
@@ -200,7 +207,7 @@ class RdpSecurity:
         count = self._decryptor.total if salted else None
         plain = self._decryptor.process(body)
         if mac_signature(self.keys.mac_key, plain, count) != signature:
-            raise ProtocolFailure("security", "MAC signature mismatch: wrong session keys or "
+            raise RdpSecurityError("MAC signature mismatch: wrong session keys or "
                                   "a corrupted PDU")
         return plain
 
@@ -211,7 +218,7 @@ def rsa_public_encrypt(data_le: bytes, modulus: int, exponent: int, length: int)
     """Raw RSA of a little-endian value, result little-endian on `length` bytes."""
     value = int.from_bytes(data_le, "little")
     if value >= modulus:
-        raise ProtocolFailure("security", "value too large for the server's RSA modulus")
+        raise RdpSecurityError("value too large for the server's RSA modulus")
     return pow(value, exponent, modulus).to_bytes(length, "little")
 
 
@@ -220,7 +227,7 @@ def rsa_private_decrypt(data_le: bytes, modulus: int, private_exponent: int) -> 
     length (the client random is its first 32 bytes)."""
     value = int.from_bytes(data_le, "little")
     if value >= modulus:
-        raise ProtocolFailure("security", "encrypted client random is not below the modulus")
+        raise RdpSecurityError("encrypted client random is not below the modulus")
     size = (modulus.bit_length() + 7) // 8
     return pow(value, private_exponent, modulus).to_bytes(size, "little")
 

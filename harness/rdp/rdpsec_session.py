@@ -83,10 +83,11 @@ class ServerOffer:
         method = choose_method(offered.encryption_methods, offered.ext_encryption_methods, level)
         if method is None:
             raise ProtocolFailure("mcs", f"no encryption method of the client's "
-                                  f"({offered.encryption_methods:#x}) is allowed at level {level}")
+                                  f"({offered.encryption_methods:#x}) is allowed at level {level}",
+                                  event="encryption_method")
         if method not in (1, 2, 8):
             raise ProtocolFailure("mcs", f"{METHOD_NAMES.get(method, method)} (FIPS) is "
-                                  "not emulated")
+                                  "not emulated", event="not_emulated")
         early = core.early_capability_flags or 0
         bits = STRONG_KEY_BITS if early & RNS_UD_CS_STRONG_ASYMMETRIC_KEYS else WEAK_KEY_BITS
         key = server_key(bits)
@@ -117,7 +118,7 @@ def client_exchange(server: ServerSecurityData, *, require_signature: bool = Tru
     if isinstance(cert, ProprietaryCertificate) and require_signature \
             and not cert.signature_valid:
         raise ProtocolFailure("mcs", "the server's proprietary certificate signature is not "
-                              "the Terminal Services signing key's")
+                              "the Terminal Services signing key's", event="bad_server_certificate")
     key = cert.public_key if isinstance(cert, (ProprietaryCertificate,
                                                X509CertificateChain)) else None
     assert key is not None
