@@ -7,9 +7,10 @@ vectors were made, so anyone can redo it from a zeek checkout:
     python3 scripts/extract_windows_vectors.py ZEEK/testing/btest/Traces/rdp tests/vectors/windows
 
 It asks tshark for each TCP segment's payload (no dissector is trusted), rebuilds each direction
-of each connection from the sequence numbers (retransmissions dropped), cuts TPKT frames off the
-server's stream until TLS starts, and writes one `# frame N` line (the frame that completed the
-PDU) plus the hex per PDU. Neither the pcaps nor any zeek code are kept in the repository.
+of each connection from the sequence numbers (retransmissions dropped), cuts TPKT frames off
+each side's stream until TLS (or fast-path) starts, and writes one line per PDU: side, stream,
+the frame that completed it, hex. Of mstsc's PDUs only the connection sequence up to the Client
+Info is kept (what the tests replay). Neither the pcaps nor any zeek code are in the repository.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 TRACES = ("rdp-proprietary-encryption", "rdp-to-ssl", "rdp-x509")
 RDP_PORT = 3389
+CLIENT_PDUS_KEPT = 16  # X.224, Connect Initial, Erect/Attach/Joins, Security Exchange, Info
 
 
 def segments(pcap: Path) -> list[tuple[int, int, int, int, bytes]]:
@@ -35,11 +37,12 @@ def segments(pcap: Path) -> list[tuple[int, int, int, int, bytes]]:
     return rows
 
 
-def server_pdus(pcap: Path) -> list[tuple[int, int, bytes]]:
-    """(stream, frame, TPKT PDU) the server sent, in order, until its stream stops being TPKT."""
+def tpkt_pdus(pcap: Path, *, server: bool) -> list[tuple[int, int, bytes]]:
+    """(stream, frame, TPKT PDU) one side sent, in order, until its stream stops being TPKT
+    (TLS, or fast-path input from the client)."""
     streams: dict[int, list[tuple[int, int, bytes]]] = {}
     for frame, stream, port, seq, payload in segments(pcap):
-        if port == RDP_PORT:
+        if (port == RDP_PORT) == server:
             streams.setdefault(stream, []).append((seq, frame, payload))
     pdus = []
     for stream, segs in sorted(streams.items()):
@@ -65,10 +68,16 @@ def main(trace_dir: str, out_dir: str) -> int:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in TRACES:
-        lines = [f"# zeek testing/btest/Traces/rdp/{name}.pcap: server PDUs (TPKT), "
-                 "as sent by the Windows server", "# stream frame: hex"]
-        for stream, frame, pdu in server_pdus(Path(trace_dir) / f"{name}.pcap"):
-            lines.append(f"{stream} {frame}: {pdu.hex()}")
+        pcap = Path(trace_dir) / f"{name}.pcap"
+        lines = [f"# zeek testing/btest/Traces/rdp/{name}.pcap: the TPKT PDUs of each side; "
+                 "s = sent by the Windows server, c = by mstsc", "# side stream frame: hex"]
+        pdus = [("s", *p) for p in tpkt_pdus(pcap, server=True)]
+        client = tpkt_pdus(pcap, server=False)
+        kept = [p for i, p in enumerate(client)
+                if sum(1 for q in client[:i] if q[0] == p[0]) < CLIENT_PDUS_KEPT]
+        pdus += [("c", *p) for p in kept]
+        for side, stream, frame, pdu in sorted(pdus, key=lambda p: (p[1], p[2], p[0])):
+            lines.append(f"{side} {stream} {frame}: {pdu.hex()}")
         (out / f"{name}.hex").write_text("\n".join(lines) + "\n")
     return 0
 

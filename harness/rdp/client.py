@@ -55,6 +55,8 @@ class ClientConfig:
     desktop_height: int = 768
     # Standard RDP Security when the server selects it (mstsc, FreeRDP and rdesktop all do)
     rdp_security: bool = True
+    # TS_UD_CS_SEC encryptionMethods: 40 | 128 | 56-bit | FIPS, as mstsc sends (0x1B)
+    encryption_methods: int = 0x1B
 
 
 def _tls_event(reason: str) -> str:

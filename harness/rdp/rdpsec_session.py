@@ -22,7 +22,6 @@ from .errors import ParseError, ProtocolFailure
 from .gcc import (
     ENCRYPTION_LEVEL_CLIENT_COMPATIBLE,
     ENCRYPTION_LEVEL_LOW,
-    RNS_UD_CS_STRONG_ASYMMETRIC_KEYS,
     ClientCoreData,
     ClientSecurityData,
     ServerSecurityData,
@@ -46,8 +45,7 @@ from .wire import Reader, Writer
 
 FASTPATH_FLAG_SECURE_CHECKSUM = 0x40  # FASTPATH_*_SECURE_CHECKSUM << 6
 FASTPATH_FLAG_ENCRYPTED = 0x80  # FASTPATH_*_ENCRYPTED << 6
-WEAK_KEY_BITS = 512  # what Windows uses when the client lacks RNS_UD_CS_STRONG_ASYMMETRIC_KEYS
-STRONG_KEY_BITS = 2048
+WEAK_KEY_BITS = 512  # the proprietary certificate key Windows sent in zeek's trace
 
 
 def salted_checksum(capabilities: object) -> bool:
@@ -77,8 +75,7 @@ class ServerOffer:
     def choose(cls, core: ClientCoreData, security: ClientSecurityData | None,
                level: int) -> ServerOffer:
         """Method from the client's list at the server's level (ProtocolFailure if none fits),
-        a fresh server random and a proprietary certificate whose key size follows the client's
-        RNS_UD_CS_STRONG_ASYMMETRIC_KEYS flag."""
+        a fresh server random and a proprietary certificate over the host's 512-bit key."""
         offered = security or ClientSecurityData(0, 0)
         method = choose_method(offered.encryption_methods, offered.ext_encryption_methods, level)
         if method is None:
@@ -88,9 +85,10 @@ class ServerOffer:
         if method not in (1, 2, 8):
             raise ProtocolFailure("mcs", f"{METHOD_NAMES.get(method, method)} (FIPS) is "
                                   "not emulated", event="not_emulated")
-        early = core.early_capability_flags or 0
-        bits = STRONG_KEY_BITS if early & RNS_UD_CS_STRONG_ASYMMETRIC_KEYS else WEAK_KEY_BITS
-        key = server_key(bits)
+        # 512 bits even when the client announces RNS_UD_CS_STRONG_ASYMMETRIC_KEYS: what the
+        # Windows server of zeek's rdp-proprietary-encryption trace sent to mstsc, which set it
+        # (frames 14/15); whether newer Windows sends 2048 bits then is open (rdp-facts §14).
+        key = server_key(WEAK_KEY_BITS)
         cert = ProprietaryCertificate.create(RsaPublicKey.from_key(key.public_key()))
         data = ServerSecurityData(method, level, os.urandom(RANDOM_LEN), cert.encode())
         return cls(data, key)

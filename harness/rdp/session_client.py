@@ -10,7 +10,7 @@ from .capabilities import client_capabilities
 from .errinfo import error_info_name
 from .errors import ProtocolFailure
 from .fastpath import FastPathOutputPdu, FastPathReassembler
-from .gcc import ClientCoreData, ClientData, ClientNetworkData
+from .gcc import ClientCoreData, ClientData, ClientNetworkData, ClientSecurityData
 from .info import ClientInfoPdu, ExtendedInfoPacket, InfoPacket
 from .licensing import LicensePdu
 from .mcs import (
@@ -119,7 +119,8 @@ class ClientSession(SessionBase[ClientPhase]):
             client_name=self.config.client_name[:15],
             server_selected_protocol=self.selected_protocol,
         )
-        data = ClientData.create(core, network=ClientNetworkData(()))
+        data = ClientData.create(core, network=ClientNetworkData(()),
+                                 security=ClientSecurityData(self.config.encryption_methods))
         self._send_mcs(ConnectInitial.from_client_data(data).encode())
 
     def _on_frame(self, frame: Frame) -> None:
