@@ -57,6 +57,9 @@ class HostPolicy:
     desktop_width: int = 1024
     desktop_height: int = 768
     os_build: str = "Windows Server 2022 (20348)"
+    # Incomplete (not yet activated) connections TermService holds at once; the one over it is
+    # refused with event 1006 (registry MaxOutstandingConnections, read at service start).
+    max_outstanding_connections: int = 3000
 
 
 PolicySource = Callable[[], HostPolicy]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 
 from . import events as ev
-from .credssp import tsrequest_length
+from .credssp import TSREQUEST_HEADER_MAX, tsrequest_length
 from .tls import TlsEndpoint
 from .tpkt import FrameBuffer
 
@@ -78,8 +78,12 @@ class Endpoint:
                 on_done()  # type: ignore[operator]
 
     def _next_tsrequest(self) -> bytes | None:
-        """Cut one whole TSRequest (DER) off the decrypted bytes, None until one is complete."""
-        length = tsrequest_length(bytes(self._plain))
+        """Cut one whole TSRequest (DER) off the decrypted bytes, None until one is complete.
+
+        Only the header is parsed, so a trickled TSRequest costs linear time, and a length claim
+        over the budget (rdp.limits) fails at once, before the rest is buffered.
+        """
+        length = tsrequest_length(bytes(self._plain[:TSREQUEST_HEADER_MAX]))
         if length is None or len(self._plain) < length:
             return None
         message = bytes(self._plain[:length])
