@@ -69,11 +69,11 @@ def test_host_refuses_a_100mb_tsrequest_at_once_and_stops_within_a_second(tmp_pa
     with host_process("--user", USER, "--password-env", PW_VAR, cwd=tmp_path) as (proc, port):
         before = rss_kib(proc.pid)
         tls = tls_client(port)
-        tls.sendall(TSREQUEST_100MB + bytes(60000))
         t0 = time.monotonic()
         tls.settimeout(5)
         sent = 0
         try:  # keep pushing: the host must close rather than buffer
+            tls.sendall(TSREQUEST_100MB + bytes(60000))
             while sent < 20 << 20:
                 tls.sendall(bytes(65536))
                 sent += 65536
