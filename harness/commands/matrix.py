@@ -30,6 +30,7 @@ from ..matrix.report import as_document
 from ..matrix.runner import run_matrix
 from ..probe.profiles import load_profile
 from ..scenario.catalog import load_catalog
+from .options import positive_int, seconds
 
 
 def _ids(value: str | None) -> list[str] | None:
@@ -45,14 +46,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto", choices=registry.choices(),
                    help="auto: the first of " + ", ".join(registry.AUTO_ORDER)
                    + " that can run here")
-    p.add_argument("--jobs", type=int, default=None,
+    p.add_argument("--jobs", type=positive_int, default=None,
                    help="worker processes (default: the backend's, e.g. one per core on "
                    "loopback; capped by how many labs the backend may run at once)")
     p.add_argument("--lifecycle", default="snapshot", choices=LIFECYCLES,
                    help="snapshot: per fault, every remediation starts from a snapshot of the "
                    "reproduced fault; fresh: a fresh lab per cell (same outcomes, slower)")
     p.add_argument("--scenarios", type=Path, help="scenario folder (default: scenarios/)")
-    p.add_argument("--stage-timeout", type=float, default=2.0,
+    p.add_argument("--stage-timeout", type=seconds, default=2.0,
                    help="cap on each probe stage's timeout, seconds (a timeout is still a timeout)")
     p.add_argument("--with-xfreerdp", action="store_true",
                    help="also run real xfreerdp at reproduce and verify and compare")
@@ -119,8 +120,6 @@ def run_one(args: argparse.Namespace) -> int:
         catalog, left_out = catalog.for_lab(spec.name)
         if args.profile:
             load_profile(args.profile)
-        if args.jobs is not None and args.jobs < 1:
-            raise ValueError(f"--jobs must be at least 1, not {args.jobs}")
     except (ConfigError, DocumentError, ValueError) as exc:
         print(f"rdplab matrix: {exc}\nnothing was run.", file=sys.stderr)
         return 2

@@ -8,15 +8,13 @@ Phases and their order: harness/rdp/phases.py (ServerPhase, SERVER_TRANSITIONS).
 
 from __future__ import annotations
 
-import time
-
 from cryptography import x509
 
 from . import events as ev
 from .certverify import subject_public_key
 from .credssp import CredSspFailure, CredSspServer
 from .endpoint import Endpoint
-from .ntlm import NtlmAcceptor
+from .ntlm import host_acceptor
 from .phases import ServerPhase, server_machine
 from .server_config import (
     SECURITY_LAYER_RDP,
@@ -54,19 +52,6 @@ def select_protocol(policy: ServerConfig, requested: int | None) -> tuple[int | 
     return 0, None  # negotiate, client offers only standard RDP security
 
 
-def ntlm_acceptor(config: ServerConfig, *, clock_offset: float | None = None) -> NtlmAcceptor:
-    """The host's NTLM acceptor: its users, NetBIOS and DNS names, and its clock."""
-    offset = config.clock_offset if clock_offset is None else clock_offset
-    return NtlmAcceptor(
-        config.users,
-        nb_domain=config.domain,
-        nb_computer=config.computer_name,
-        dns_domain=config.dns_domain,
-        dns_computer=config.dns_computer,
-        clock=lambda: time.time() + offset,
-    )
-
-
 class ServerConnection(Endpoint[ServerPhase]):
     """Server state machine; `should_close` tells the driver to close, `abort` to reset."""
 
@@ -92,6 +77,8 @@ class ServerConnection(Endpoint[ServerPhase]):
             self._on_raw(data)
         elif phase is _S.TLS_ABORT:
             self._on_client_hello()
+        elif self._tls is None and self._session is not None:  # Standard RDP Security
+            self._on_plaintext(data)
         elif self._tls is not None:
             self._tls.feed(data)
             self._on_tls()
@@ -124,10 +111,13 @@ class ServerConnection(Endpoint[ServerPhase]):
             return
         assert selected is not None
         self.selected = int(selected)
-        if self.selected == 0:
+        if self.selected == 0:  # Standard RDP Security (MS-RDPBCGR 5.3): no TLS, MCS follows
             self._send_raw(ConnectionConfirm(selected_protocol=0).encode())
-            self._fail("negotiation", "rdp_security",
-                       "standard RDP security selected; it is not emulated")
+            self._complete("negotiation", requested=describe_protocols(self.requested or 0),
+                           selected=describe_protocols(0), cookie=request.cookie)
+            self._start_session()
+            if rest:
+                self._receive(rest)
             return
         self._send_raw(ConnectionConfirm(selected_protocol=self.selected,
                                          flags=EXTENDED_CLIENT_DATA_SUPPORTED).encode())
@@ -195,7 +185,9 @@ class ServerConnection(Endpoint[ServerPhase]):
     def _start_credssp(self) -> None:
         self._move(_S.CREDSSP)
         p = self.policy
-        self._credssp = CredSspServer(ntlm_acceptor(p), version=p.credssp_version,
+        acceptor = host_acceptor(p.users, domain=p.domain, computer_name=p.computer_name,
+                                 dns_domain=p.dns_domain, clock_offset=p.clock_offset)
+        self._credssp = CredSspServer(acceptor, version=p.credssp_version,
                                       oracle_policy=p.allow_encryption_oracle,
                                       public_key=self._public_key)
 
@@ -234,4 +226,5 @@ class ServerConnection(Endpoint[ServerPhase]):
             height=p.desktop_height,
             burst_bytes=p.update_burst_bytes,
             deny_error_info=p.deny_error_info,
+            encryption_level=p.min_encryption_level if self.selected == 0 else None,
         )
