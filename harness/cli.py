@@ -8,9 +8,24 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .commands import down, host, matrix, probe
+from .commands import (
+    breakfault,
+    check,
+    classroom,
+    down,
+    execscript,
+    hint,
+    host,
+    matrix,
+    probe,
+    reset,
+    shell,
+    status,
+    up,
+)
 
-COMMANDS = (probe, host, matrix, down)
+COMMANDS = (probe, host, matrix, up, breakfault, status, shell, execscript, check, hint, reset,
+            down, classroom)
 
 
 def build_parser() -> argparse.ArgumentParser:
