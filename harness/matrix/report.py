@@ -228,6 +228,9 @@ def print_matrix(result: MatrixResult, console: Console | None = None) -> None:
         )
     for c in result.lab_errors:
         console.print(f"[magenta]lab error[/]: {c.fault} × {c.remediation}: {c.reason}")
+    for c in result.cells:
+        if c.outcome == "not-emulated":
+            console.print(f"[dim]not emulated[/]: {c.fault} × {c.remediation}: {c.reason}")
     t = result.timing()
     console.print(
         f"{t['cells']} cells in {t['total_seconds']} s; median {t['median_cell_seconds']}"
