@@ -48,15 +48,17 @@ def _events(ctx: Any, logs: list[str], sources: list[str], ids: list[int],
 
 
 @cmdlet("Get-WinEvent", P("LogName", position=0), P("ProviderName"), P("MaxEvents"),
-        P("Id"), P("FilterXPath"), P("Oldest", switch=True))
+        P("FilterXPath"), P("FilterHashtable"), P("Oldest", switch=True))
 def get_winevent(ctx: Any, args: dict[str, Any]) -> list[Any]:
-    if "FilterXPath" in args:
-        raise ctx.not_emulated("Get-WinEvent -FilterXPath", "use -LogName / -ProviderName")
+    for unmodelled in ("FilterXPath", "FilterHashtable"):
+        if unmodelled in args:
+            raise ctx.not_emulated(f"Get-WinEvent -{unmodelled}",
+                                   "use -LogName / -ProviderName / -MaxEvents, or Get-EventLog "
+                                   "-InstanceId")
     logs = [as_str(v) for v in as_list(args.get("LogName"))]
     sources = [as_str(v) for v in as_list(args.get("ProviderName"))]
-    ids = [as_int(v, "Id") for v in as_list(args.get("Id"))]
     newest = as_int(args["MaxEvents"], "MaxEvents") if "MaxEvents" in args else None
-    found = _events(ctx, logs, sources, ids, [], newest)
+    found = _events(ctx, logs, sources, [], [], newest)
     if not found:
         raise ctx.fail("No events were found that match the specified selection criteria.",
                        "ObjectNotFound")

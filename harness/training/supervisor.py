@@ -122,7 +122,7 @@ class Supervisor:
             gateway = gateway.rsplit(":", 1)[0]
         user = self.lab.spec.user[0]
         return {"host": target, "gateway": gateway or None, "user": user,
-                "domain": self.lab.spec.domain}
+                "domain": self.lab.spec.domain, "client": self.lab.client.computer_name}
 
     def save(self) -> None:
         current = self.labdir.read()
@@ -230,7 +230,8 @@ class Supervisor:
     def op_check(self, req: dict[str, Any]) -> dict[str, Any]:
         assert self.lab is not None
         result = check_lab(self.lab, self.baseline)
-        self.labdir.log_command({"kind": "check", "verdict": result["verdict"]})
+        by = str(req.get("by") or "student")
+        self.labdir.log_command({"kind": "check", "verdict": result["verdict"], "by": by})
         return result
 
     def op_status(self, req: dict[str, Any]) -> dict[str, Any]:
