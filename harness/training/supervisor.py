@@ -65,8 +65,10 @@ class Supervisor:
         spec = load_lab(self.record["lab"])
         spec = apply_identity(spec, self.record.get("identity"), self.labdir.read_password())
         workdir = self.labdir.workdir
-        shutil.rmtree(workdir, ignore_errors=True)
-        workdir.mkdir(parents=True, mode=0o700)
+        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for item in workdir.iterdir():  # a rebuild (reset) keeps the lab's CA, as a real
+            if item.name != "lab-ca":  # domain keeps its CA: the student's trust stays valid
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
         nodes = build_nodes(spec, workdir)
         cls = backend_class(self.record["backend"])
         if self.record["backend"] == "netns":
