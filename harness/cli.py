@@ -12,20 +12,23 @@ from .commands import (
     breakfault,
     check,
     classroom,
+    diff,
     down,
     execscript,
     hint,
     host,
     matrix,
+    merge,
     probe,
     reset,
     shell,
     status,
     up,
+    verify,
 )
 
-COMMANDS = (probe, host, matrix, up, breakfault, status, shell, execscript, check, hint, reset,
-            down, classroom)
+COMMANDS = (probe, host, matrix, diff, merge, verify, up, breakfault, status, shell, execscript,
+            check, hint, reset, down, classroom)
 
 
 def build_parser() -> argparse.ArgumentParser:
