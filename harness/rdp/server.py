@@ -8,15 +8,13 @@ Phases and their order: harness/rdp/phases.py (ServerPhase, SERVER_TRANSITIONS).
 
 from __future__ import annotations
 
-import time
-
 from cryptography import x509
 
 from . import events as ev
 from .certverify import subject_public_key
 from .credssp import CredSspFailure, CredSspServer
 from .endpoint import Endpoint
-from .ntlm import NtlmAcceptor
+from .ntlm import host_acceptor
 from .phases import ServerPhase, server_machine
 from .server_config import (
     SECURITY_LAYER_RDP,
@@ -52,19 +50,6 @@ def select_protocol(policy: ServerConfig, requested: int | None) -> tuple[int | 
     if policy.security_layer == SECURITY_LAYER_TLS:
         return None, NegFailure.SSL_REQUIRED_BY_SERVER
     return 0, None  # negotiate, client offers only standard RDP security
-
-
-def ntlm_acceptor(config: ServerConfig, *, clock_offset: float | None = None) -> NtlmAcceptor:
-    """The host's NTLM acceptor: its users, NetBIOS and DNS names, and its clock."""
-    offset = config.clock_offset if clock_offset is None else clock_offset
-    return NtlmAcceptor(
-        config.users,
-        nb_domain=config.domain,
-        nb_computer=config.computer_name,
-        dns_domain=config.dns_domain,
-        dns_computer=config.dns_computer,
-        clock=lambda: time.time() + offset,
-    )
 
 
 class ServerConnection(Endpoint[ServerPhase]):
@@ -195,7 +180,9 @@ class ServerConnection(Endpoint[ServerPhase]):
     def _start_credssp(self) -> None:
         self._move(_S.CREDSSP)
         p = self.policy
-        self._credssp = CredSspServer(ntlm_acceptor(p), version=p.credssp_version,
+        acceptor = host_acceptor(p.users, domain=p.domain, computer_name=p.computer_name,
+                                 dns_domain=p.dns_domain, clock_offset=p.clock_offset)
+        self._credssp = CredSspServer(acceptor, version=p.credssp_version,
                                       oracle_policy=p.allow_encryption_oracle,
                                       public_key=self._public_key)
 

@@ -56,6 +56,10 @@ class ServerConfig:
     desktop_width: int = 1024
     desktop_height: int = 768
     os_build: str = "Windows Server 2022 (20348)"
+    # Incomplete (not yet activated) connections TermService holds at once; the one over it is
+    # refused with event 1006 (registry MaxOutstandingConnections, read at service start). The
+    # socket driver (host/server.py) enforces it; the core never looks at it.
+    max_outstanding_connections: int = 3000
 
     @property
     def dns_computer(self) -> str:
