@@ -57,6 +57,8 @@ class HostPolicy:
     desktop_width: int = 1024
     desktop_height: int = 768
     os_build: str = "Windows Server 2022 (20348)"
+    # A domain member's TERMSRV/<fqdn> keys (keytab from the lab's KDC): Kerberos in SPNEGO.
+    kerberos_keytab: str | None = None
 
 
 PolicySource = Callable[[], HostPolicy]

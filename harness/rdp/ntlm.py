@@ -431,7 +431,7 @@ class NtlmInitiator:
         self.challenge: ChallengeInfo | None = None
         self.flags = 0
         self.session_key: bytes | None = None
-        self.mic_present = False  # whether AUTHENTICATE carried a MIC (SPNEGO then needs mechListMIC)
+        self.mic_present = False  # AUTHENTICATE carried a MIC (SPNEGO then needs mechListMIC)
 
     @property
     def complete(self) -> bool:

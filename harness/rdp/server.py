@@ -20,6 +20,7 @@ from .certverify import subject_public_key
 from .credssp import CredSspFailure, CredSspServer
 from .endpoint import Endpoint
 from .errors import ProtocolFailure, RdpError
+from .kerberos import KerberosAcceptor
 from .ntlm import NtlmAcceptor
 from .session_server import ServerSession
 from .tls import TlsEndpoint, server_context
@@ -229,11 +230,13 @@ class ServerConnection(Endpoint):
             dns_computer=f"{p.computer_name.lower()}.{p.dns_domain}",
             clock=lambda: time.time() + p.clock_offset,
         )
+        keytab = p.kerberos_keytab
         self._credssp = CredSspServer(
             acceptor,
             version=p.credssp_version,
             oracle_policy=p.allow_encryption_oracle,
             public_key=self._public_key,
+            kerberos=(lambda: KerberosAcceptor(keytab)) if keytab else None,
         )
 
     def _on_plaintext(self, data: bytes) -> None:
@@ -257,6 +260,8 @@ class ServerConnection(Endpoint):
             user=self.user,
             version=self._credssp.negotiated_version,
             client_version=self._credssp.client_version,
+            mechanism=self._credssp.mechanism,
+            spnego=self._credssp.spnego,
         )
         if self.selected is not None and self.selected & Protocol.HYBRID_EX:
             self._send(EARLY_AUTH_SUCCESS)

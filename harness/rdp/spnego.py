@@ -24,7 +24,7 @@ from spnego._spnego import NegTokenResp as _PyNegTokenResp
 from spnego._spnego import pack_mech_type_list
 
 from . import ber
-from .errors import ParseError, ProtocolFailure, StateError
+from .errors import ParseError, ProtocolFailure, RdpError, StateError
 from .ntlm import NtlmAcceptor, NtlmInitiator
 from .wire import Reader
 
@@ -54,6 +54,15 @@ class NegState(IntEnum):
     ACCEPT_INCOMPLETE = 1
     REJECT = 2
     REQUEST_MIC = 3
+
+
+class MechanismUnavailable(RdpError):
+    """A mechanism cannot make its first token here (Kerberos: no KDC answers, no such SPN, a
+    target given by address); Windows' Negotiate then leaves it out and offers the next."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class SpnegoFailure(ProtocolFailure):
@@ -350,17 +359,37 @@ class SpnegoInitiator(_Spnego):
         self.mech_types = tuple(oid for oid, _ in mechs)
         self._started = False
         self._answered = False
+        self.fallback: str | None = None  # why a preferred mechanism was left out
 
     def step(self, token: bytes | None = None) -> bytes | None:
         if not self._started:
             if token is not None:
                 raise StateError("initial", "the initiator speaks first")
             self._started = True
-            self.mech_oid, factory = self._factories[0]
-            self.mech = factory()
-            return NegTokenInit(self.mech_types, self.mech.step(None)).encode()
+            return self._offer()
         if token is None or self.done:
             raise StateError("negotiating" if not self.done else "complete", "unexpected step")
+        return self._answer(token)
+
+    def _offer(self) -> bytes:
+        """NegTokenInit with the first usable mechanism's optimistic token; a mechanism that is
+        unavailable here is dropped from the list (with its aliases), as Negotiate does."""
+        while self._factories:
+            oid, factory = self._factories[0]
+            try:
+                mech = factory()
+                first = mech.step(None)
+            except MechanismUnavailable as exc:
+                self.fallback = f"{oid}: {exc.reason}"
+                self._factories = [(o, f) for o, f in self._factories if not same_mech(o, oid)]
+                continue
+            self.mech_oid, self.mech = oid, mech
+            self.mech_types = tuple(o for o, _ in self._factories)
+            return NegTokenInit(self.mech_types, first).encode()
+        raise SpnegoFailure(f"no usable mechanism ({self.fallback})", SEC_E_NO_CREDENTIALS,
+                            "no_common_mech")
+
+    def _answer(self, token: bytes) -> bytes | None:
         resp = decode_token(token)
         if not isinstance(resp, NegTokenResp):
             raise ParseError("SPNEGO token", "the acceptor answered with a NegTokenInit")
@@ -398,7 +427,8 @@ class SpnegoInitiator(_Spnego):
                 self.mech_oid, self.mech = oid, factory()
                 self.mic_required = True
                 return self.mech.step(None)
-        raise SpnegoFailure(f"the server chose {chosen}, which we did not offer", SEC_E_INVALID_TOKEN)
+        raise SpnegoFailure(f"the server chose {chosen}, which we did not offer",
+                            SEC_E_INVALID_TOKEN)
 
 
 class SpnegoAcceptor(_Spnego):
@@ -460,6 +490,17 @@ class SpnegoAcceptor(_Spnego):
         raise SpnegoFailure(
             f"no common mechanism in {', '.join(offered)}", SEC_E_INVALID_TOKEN, "no_common_mech"
         )
+
+
+def negotiate_mechanisms(
+    ntlm: Callable[[], Mechanism], kerberos: Callable[[], Mechanism] | None = None
+) -> list[tuple[str, Callable[[], Mechanism]]]:
+    """The list Windows' Negotiate offers: Kerberos (MS OID, then the standard one) when the
+    machine can use it, then NTLM."""
+    mechs: list[tuple[str, Callable[[], Mechanism]]] = []
+    if kerberos is not None:
+        mechs += [(MS_KRB5_OID, kerberos), (KRB5_OID, kerberos)]
+    return [*mechs, (NTLM_OID, ntlm)]
 
 
 # --- NTLM as a SPNEGO mechanism -------------------------------------------------------------
