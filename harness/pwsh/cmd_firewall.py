@@ -35,7 +35,7 @@ def _rules(ctx: Any, args: dict[str, Any], all_if_none: bool = False) -> list[Fi
     return found
 
 
-@cmdlet("Get-NetFirewallRule", *SELECTORS, P("Enabled"), P("Direction"), P("Action"))
+@cmdlet("Get-NetFirewallRule", *SELECTORS[:-1], P("Enabled"), P("Direction"), P("Action"))
 def get_rule(ctx: Any, args: dict[str, Any]) -> list[Any]:
     rules = _rules(ctx, args, all_if_none=True)
     if "Enabled" in args:

@@ -171,9 +171,9 @@ def select_object(ctx: Any, args: dict[str, Any]) -> list[Any]:
     return items
 
 
-def _format(name: str) -> None:
-    @cmdlet(name, P("Property", position=0), P("InputObject", pipeline=True),
-            P("AutoSize", True), collect=True)
+def _format(name: str, *extra: P) -> None:
+    @cmdlet(name, P("Property", position=0), P("InputObject", pipeline=True), *extra,
+            collect=True)
     def run(ctx: Any, args: dict[str, Any]) -> list[Any]:
         out = []
         for item in as_list(args.get("InputObject")):
@@ -187,4 +187,4 @@ def _format(name: str) -> None:
 
 
 _format("Format-List")
-_format("Format-Table")
+_format("Format-Table", P("AutoSize", True))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CmdletError, NotEmulated, ScriptError
 from .objects import PsObject, to_text
+from .windows_names import parameter_not_found, real_parameter
 
 if TYPE_CHECKING:
     from harness.windows.node import WindowsNode
@@ -131,6 +132,8 @@ def _resolve(spec: CmdletSpec, token: ParamToken, file: str) -> P:
         raise ScriptError(file, token.line, f"Parameter cannot be processed because the "
                           f"parameter name '{token.name}' is ambiguous. Possible matches "
                           f"include: {names}.")
+    if real_parameter(spec.name, token.name) == "":  # no such parameter on Windows either
+        raise ScriptError(file, token.line, parameter_not_found(spec.name, token.name))
     raise NotEmulated(file, token.line, f"{spec.name} -{token.name}", "parameter")
 
 

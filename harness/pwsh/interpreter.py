@@ -53,6 +53,7 @@ from .syntax import (
     Text,
     VarRef,
 )
+from .windows_names import command_not_found, windows_names
 
 if TYPE_CHECKING:
     from harness.windows.node import WindowsNode
@@ -206,12 +207,16 @@ class Interpreter:
             program = base.removesuffix(".exe")
             if program in NATIVES:
                 return self.run_native(program, command, objects)
+            if "\\" not in name and program not in windows_names().programs:
+                raise ScriptError(self.file, command.line, command_not_found(name))
             raise NotEmulated(self.file, command.line, name, "program")
         spec = CMDLETS.get(ALIASES.get(base, base).lower())
         if spec is not None:
             return self.run_cmdlet(spec, command, objects)
         if base in NATIVES and base != "sc":  # in PowerShell, sc is Set-Content
             return self.run_native(base, command, objects)
+        if not windows_names().is_real(base):  # Windows has no such command either
+            raise ScriptError(self.file, command.line, command_not_found(name))
         raise NotEmulated(self.file, command.line, name, "command")
 
     def _record(self, ctx: Ctx, effect: Effect, mark: int) -> None:

@@ -733,3 +733,16 @@ class NtlmAcceptor:
         if self._security is None:
             raise StateError("incomplete", "signing before the NTLM exchange finished")
         return self._security
+
+def host_acceptor(users: Mapping[str, str], *, domain: str, computer_name: str,
+                  dns_domain: str, clock_offset: float = 0.0) -> NtlmAcceptor:
+    """The NTLM acceptor of a standalone Windows machine (an RDP host or an RD Gateway): its
+    accounts, its NetBIOS and DNS names (`<computer>.<dns domain>`), and its own clock."""
+    return NtlmAcceptor(
+        users,
+        nb_domain=domain,
+        nb_computer=computer_name,
+        dns_domain=dns_domain,
+        dns_computer=f"{computer_name.lower()}.{dns_domain}",
+        clock=(lambda: time.time() + clock_offset) if clock_offset else time.time,
+    )

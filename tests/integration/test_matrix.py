@@ -80,13 +80,27 @@ def test_changing_a_script_changes_its_cells(scenarios: Path) -> None:
     assert run_cell(opts, "server-denied", "raise-connection-limit").outcome == "not-fixed"
 
 
-def test_an_unknown_command_marks_the_cell_not_emulated(scenarios: Path) -> None:
+def test_a_real_unmodelled_command_marks_the_cell_not_emulated(scenarios: Path) -> None:
     script = scenarios / "remediations" / "restart-rdp-service.ps1"
-    script.write_text("Restart-Service -Name TermService -Force\nInvoke-Magic -Everything\n")
+    script.write_text("Restart-Service -Name TermService -Force\nGet-NetTCPConnection -State "
+                      "Listen\n")
     result = run_cell(_opts(scenarios=str(scenarios)), "expired-cert", "restart-rdp-service")
     assert result.outcome == "not-emulated"
     assert "restart-rdp-service.ps1" in result.reason and "2" in result.reason
-    assert "Invoke-Magic" in result.reason
+    assert "Get-NetTCPConnection" in result.reason
+
+
+@pytest.mark.parametrize(("line", "exception"), [
+    ("Restart-Servce -Name TermService -Force", "CommandNotFoundException"),
+    ("Restart-Service -Nme TermService -Force", "ParameterBindingException"),
+])
+def test_a_misspelt_name_fails_as_on_windows(scenarios: Path, line: str, exception: str) -> None:
+    """On Windows a misspelt cmdlet or parameter is an error and the fix does not happen."""
+    script = scenarios / "remediations" / "restart-rdp-service.ps1"
+    script.write_text(line + "\n")
+    result = run_cell(_opts(scenarios=str(scenarios)), "expired-cert", "restart-rdp-service")
+    assert result.outcome == "not-fixed"
+    assert exception in result.reason and "restart-rdp-service.ps1:1" in result.reason
 
 
 def test_a_fault_that_does_not_reproduce_is_a_lab_error(scenarios: Path) -> None:

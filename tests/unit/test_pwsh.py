@@ -77,8 +77,9 @@ def test_single_quoted_strings_are_literal(shared: WindowsNode, text: str) -> No
 
 
 @pytest.mark.parametrize(("script", "command", "line"), [
-    ("Write-Output ok\nFrobnicate-Server -Now", "Frobnicate-Server", 2),
-    ("Restart-Service TermService -Force -Turbo", "Restart-Service -Turbo", 1),
+    ("Write-Output ok\nGet-NetTCPConnection -State Listen", "Get-NetTCPConnection", 2),
+    ("Restart-Service TermService -Force -Include Term*", "Restart-Service -Include", 1),
+    ("quser", "quser", 1),
     ("\n\nif ($true) { Restart-Service TermService }", "if", 3),
     ("Get-Service | Where-Object { $_.Status -eq 'Running' }", "{ }", 1),
     ("$x = 1 + 2", "+", 1),
@@ -92,6 +93,39 @@ def test_unknown_things_are_not_emulated_with_file_and_line(shared: WindowsNode,
     with pytest.raises(NotEmulated) as info:
         run_source(script, shared, "fix.ps1")
     assert (info.value.file, info.value.line, info.value.command) == ("fix.ps1", line, command)
+
+
+@pytest.mark.parametrize(("script", "line", "message"), [
+    ("Write-Output ok\nRestart-Servce TermService", 2,
+     "CommandNotFoundException: The term 'Restart-Servce' is not recognized"),
+    ("Restart-Service -Nme TermService", 1, "ParameterBindingException: Restart-Service : "
+     "A parameter cannot be found that matches parameter name 'Nme'."),
+    ("Restart-Service TermService -Force -Turbo", 1, "parameter name 'Turbo'"),
+    ("netshh winsock reset", 1, "The term 'netshh' is not recognized"),
+    ("ipconfg.exe /flushdns", 1, "The term 'ipconfg.exe' is not recognized"),
+])
+def test_names_windows_does_not_have_are_windows_errors(shared: WindowsNode, script: str,
+                                                        line: int, message: str) -> None:
+    """A misspelt command or parameter fails as on Windows (the fix does not happen); only a
+    real name the lab does not model is not emulated."""
+    with pytest.raises(ScriptError) as info:
+        run_source(script, shared, "fix.ps1")
+    assert (info.value.file, info.value.line) == ("fix.ps1", line)
+    assert message in info.value.message
+
+
+def test_every_modelled_command_and_parameter_exists_on_windows() -> None:
+    """The interpreter's own names come from the data file too: a typo in the model fails."""
+    from harness.pwsh.commands import CMDLETS, NATIVES
+    from harness.pwsh.windows_names import real_parameter, windows_names
+
+    names = windows_names()
+    for spec in CMDLETS.values():
+        assert names.command(spec.name) is not None, spec.name
+        for p in spec.params:
+            assert real_parameter(spec.name, p.name) == p.name, (spec.name, p.name)
+    for program in NATIVES:
+        assert program in names.programs, program
 
 
 # -- binding -----------------------------------------------------------------------------------
