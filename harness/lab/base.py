@@ -26,12 +26,16 @@ import ipaddress
 import os
 import socket
 from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotEmulated
 from ..gateway.policy import GatewayPolicy
 from ..host.policy import HostPolicy
+from ..net.state import LabState
+from ..probe.kerberos import KerberosClient
 from ..probe.profiles import ClientProfile
 from ..probe.result import ProbeResult
 from ..probe.runner import ProbeOptions, ProbeTarget, run_probe
@@ -41,6 +45,7 @@ from ..windows.gateway import HTTPS_PORT
 from ..windows.node import WindowsNode
 from .contract import ClientEndpoint, LabBackend, LabSnapshot
 from .definition import LabSpec
+from .kdc import Kdc
 
 if TYPE_CHECKING:
     from ..gateway.server import GatewayServer
@@ -48,7 +53,8 @@ if TYPE_CHECKING:
     from ..pwsh.result import RemediationResult
 
 # Model addresses of the nodes, the same on every backend (the netns backend makes them real).
-ADDRESSES = {"client": "10.213.1.2", "host": "10.213.2.2", "gateway": "10.213.3.2"}
+ADDRESSES = {"client": "10.213.1.2", "host": "10.213.2.2", "gateway": "10.213.3.2",
+             "dc": "10.213.4.2"}
 RDP_PORT = 3389
 GATEWAY_PORT = HTTPS_PORT
 GATEWAY_IDLE_TIMEOUT = 15.0
@@ -61,6 +67,7 @@ class Lab(LabBackend):
         super().__init__(spec, workdir, nodes)
         self.host_connections = 0
         self.gateway_connections = 0
+        self.kdc: Kdc | None = None  # the domain controller's KDC, while the lab runs
         self._gateway_not_emulated: NotEmulated | None = None
 
     # -- what a backend provides ---------------------------------------------------------------
@@ -212,7 +219,35 @@ class Lab(LabBackend):
     def host_policy(self) -> HostPolicy:
         """Read from the model at every connection: the host is the model."""
         self.host_connections += 1
-        return self.host.host_policy()
+        policy = self.host.host_policy()
+        if self.kdc is not None:  # a domain member: its TERMSRV keys from the DC
+            policy = replace(policy, kerberos_keytab=str(self.kdc.keytab(self.host.fqdn)))
+        return policy
+
+    # -- the domain controller ------------------------------------------------------------------
+
+    def start_domain(self, *, address: str = "127.0.0.1", prefix: Sequence[str] = (),
+                     state: LabState | None = None) -> None:
+        """Run the DC's KDC (labs with a `dc` node): realm, users and the host's TERMSRV key."""
+        if not self.spec.has_domain_controller or self.kdc is not None:
+            return
+        kdc = Kdc(self.spec.realm, self.spec.users, [self.host.fqdn], address=address,
+                  parent=self.workdir, prefix=prefix, state=state)
+        self.kdc = kdc
+        kdc.start()
+
+    def stop_domain(self) -> None:
+        kdc, self.kdc = self.kdc, None
+        if kdc is not None:
+            kdc.stop()
+
+    def kerberos_client(self) -> KerberosClient | None:
+        """The client machine's Kerberos (its clock, the DC's KDC), None outside a domain."""
+        if self.kdc is None:
+            return None
+        settings = self.client.client_settings()
+        return KerberosClient(self.spec.realm, self.kdc.krb5_conf, self.workdir / "client-krb5",
+                              settings.clock_offset)
 
     def host_event(self, event: ev.HostLog) -> None:
         if event.event_id is not None:
@@ -225,17 +260,25 @@ class Lab(LabBackend):
     def snapshot(self, name: str) -> LabSnapshot:
         """The model now: a private copy of every node, and every file under the work directory
         (the nodes' C: drives, the lab CA); backends add what they derive outside the model."""
-        state = {"nodes": copy.deepcopy(self.nodes), "files": _read_tree(self.workdir),
+        state = {"nodes": copy.deepcopy(self.nodes),
+                 "files": _read_tree(self.workdir, self._service_dirs()),
                  "counters": (self.host_connections, self.gateway_connections)}
         return LabSnapshot(name, self.backend, state,
                            dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))
+
+    def _service_dirs(self) -> frozenset[str]:
+        """Folders of the work directory that running services own (the DC's KDC): not part
+        of a snapshot, never rewritten by restore()."""
+        if self.kdc is not None and self.kdc.dir is not None:
+            return frozenset({os.path.relpath(self.kdc.dir, self.workdir)})
+        return frozenset()
 
     def restore(self, snapshot: LabSnapshot) -> None:
         """The nodes and files exactly as at snapshot(), then the network follows (sync)."""
         if snapshot.backend != self.backend:
             raise ValueError(f"a {snapshot.backend} snapshot cannot restore a {self.backend} lab")
         state = snapshot.state
-        _write_tree(self.workdir, state["files"])
+        _write_tree(self.workdir, state["files"], self._service_dirs())
         fresh = copy.deepcopy(state["nodes"])
         self.nodes.clear()
         self.nodes.update(fresh)
@@ -273,7 +316,7 @@ class Lab(LabBackend):
         options = ProbeOptions(effective, trust_pem=settings.trusted_ca_pem,
                                clock_offset=settings.clock_offset, connect=self.connect,
                                resolve=resolve, usable_window=usable_window,
-                               overall_timeout=overall_timeout)
+                               overall_timeout=overall_timeout, kerberos=self.kerberos_client())
         if settings.gateway:
             from ..gateway.probe_support import gateway_connector
 
@@ -296,11 +339,14 @@ class Lab(LabBackend):
         return result
 
 
-def _read_tree(root: Path) -> dict[str, bytes | None]:
-    """Every file (bytes) and folder (None) under root, by relative path."""
+def _read_tree(root: Path, skip: frozenset[str] = frozenset()) -> dict[str, bytes | None]:
+    """Every file (bytes) and folder (None) under root, by relative path (`skip`: top-level
+    folders left out)."""
     tree: dict[str, bytes | None] = {}
-    for folder, _dirs, files in os.walk(root):
+    for folder, dirs, files in os.walk(root):
         rel = os.path.relpath(folder, root)
+        if rel == ".":
+            dirs[:] = [d for d in dirs if d not in skip]
         if rel != ".":
             tree[rel] = None
         for name in files:
@@ -310,10 +356,14 @@ def _read_tree(root: Path) -> dict[str, bytes | None]:
     return tree
 
 
-def _write_tree(root: Path, tree: dict[str, bytes | None]) -> None:
-    """Make root hold exactly `tree`: extra files and folders go, changed files are rewritten."""
+def _write_tree(root: Path, tree: dict[str, bytes | None],
+                skip: frozenset[str] = frozenset()) -> None:
+    """Make root hold exactly `tree`: extra files and folders go, changed files are rewritten
+    (`skip`: top-level folders left alone)."""
     for folder, dirs, files in os.walk(root, topdown=False):
         rel = os.path.relpath(folder, root)
+        if rel.split(os.sep, 1)[0] in skip:
+            continue
         for name in files:
             key = os.path.normpath(os.path.join(rel, name))
             path = os.path.join(folder, name)
@@ -322,7 +372,7 @@ def _write_tree(root: Path, tree: dict[str, bytes | None]) -> None:
         for name in dirs:
             key = os.path.normpath(os.path.join(rel, name))
             path = os.path.join(folder, name)
-            if key not in tree and not os.path.islink(path):
+            if key not in tree and key not in skip and not os.path.islink(path):
                 os.rmdir(path)
     for key, data in tree.items():
         path = os.path.join(root, key)

@@ -18,7 +18,7 @@ from .definition import LabSpec
 BACKENDS = registry.BACKENDS
 
 
-_ROLE_ORDER = ("client", "gateway", "host")
+_ROLE_ORDER = ("client", "gateway", "host", "dc")
 
 
 def build_node(spec: LabSpec, role: str, lab_dir: Path, os_profile: str | None = None
