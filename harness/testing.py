@@ -22,9 +22,11 @@ from typing import Any
 
 import yaml
 
+from .errors import NotEmulated
+from .lab import registry
 from .lab.base import Lab
 from .lab.definition import LabSpec, load_lab
-from .lab.factory import LabHandle, resolve_backend
+from .lab.factory import LabHandle
 from .matrix.cell import bounded
 from .probe.profiles import ClientProfile, load_profile
 from .probe.result import ProbeResult
@@ -52,10 +54,11 @@ class RdpLab:
         self.scenarios = Path(scenarios or SCENARIO_DIR)
         self.default_profile = profile
         self.settings = settings or ProbeSettings()
-        self._handle = LabHandle(spec, resolve_backend(backend))
+        self._handle = LabHandle(spec, registry.resolve(backend))
         self.lab: Lab = self._handle.__enter__()
         self._scripts = itertools.count(1)
         self._closed = False
+        self.client_program: str | None = None  # a fault may have the user run another client
 
     @property
     def backend(self) -> str:
@@ -82,12 +85,12 @@ class RdpLab:
         for requirement in loaded.requires:
             why = self.lab.unsupported(requirement)
             if why:
-                from .lab.base import NotEmulated
-
                 raise NotEmulated(why, needs=requirement)
-        done = [apply_step(self.lab, step) for step in loaded.inject]
+        effects = [apply_step(self.lab, step) for step in loaded.inject]
         self.lab.sync()
-        return done
+        for effect in effects:
+            self.client_program = effect.client_program or self.client_program
+        return [effect.line for effect in effects]
 
     def run(self, node: str, script_or_text: str | Path) -> ScriptResult:
         """Run a script file or PowerShell text on a node, as the lab runs remediations (real
@@ -113,7 +116,7 @@ class RdpLab:
         """Connect like the client would now (the lab's profile, or the client program a fault
         made the user run): `.ok`, `.symptom` ('stage/event'), `.codes` per profile."""
         if profile is None:
-            profile = self.lab.client_program or self.default_profile or self.spec.profile
+            profile = self.client_program or self.default_profile or self.spec.profile
         loaded = load_profile(profile) if isinstance(profile, str) else profile
         s = self.settings
         return self.lab.probe(bounded(loaded, s.stage_timeout), usable_window=s.usable_window,
