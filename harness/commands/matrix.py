@@ -29,6 +29,7 @@ from ..matrix.runner import default_jobs, run_matrix
 from ..probe.profiles import ProfileError, load_profile
 from ..scenario.catalog import load_catalog
 from ..scenario.source import ScenarioFileError
+from .options import positive_int, seconds
 
 
 def _ids(value: str | None) -> list[str] | None:
@@ -43,10 +44,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", help="client profile that decides each cell (default: the lab's)")
     p.add_argument("--backend", default="auto", choices=("auto", "loopback", "netns", "vagrant"),
                    help="auto: netns when namespaces can be created, else loopback")
-    p.add_argument("--jobs", type=int, default=None,
+    p.add_argument("--jobs", type=positive_int, default=None,
                    help="worker processes (default: one per core; six per core on netns)")
     p.add_argument("--scenarios", type=Path, help="scenario folder (default: scenarios/)")
-    p.add_argument("--stage-timeout", type=float, default=2.0,
+    p.add_argument("--stage-timeout", type=seconds, default=2.0,
                    help="cap on each probe stage's timeout, seconds (a timeout is still a timeout)")
     p.add_argument("--with-xfreerdp", action="store_true",
                    help="also run real xfreerdp at reproduce and verify and compare")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol
 
 from . import events as ev
-from .credssp import CredSspFailure, tsrequest_length
+from .credssp import TSREQUEST_HEADER_MAX, CredSspFailure, tsrequest_length
 from .errors import ProtocolFailure, RdpError
 from .phases import P, PhaseMachine
 from .tls import TlsEndpoint
@@ -194,8 +194,12 @@ class Endpoint(Generic[P]):
                 on_done()
 
     def _next_tsrequest(self) -> bytes | None:
-        """Cut one whole TSRequest (DER) off the decrypted bytes, None until one is complete."""
-        length = tsrequest_length(bytes(self._plain))
+        """Cut one whole TSRequest (DER) off the decrypted bytes, None until one is complete.
+
+        Only the header is parsed, so a trickled TSRequest costs linear time, and a length claim
+        over the budget (rdp.limits) fails at once, before the rest is buffered.
+        """
+        length = tsrequest_length(bytes(self._plain[:TSREQUEST_HEADER_MAX]))
         if length is None or len(self._plain) < length:
             return None
         message = bytes(self._plain[:length])

@@ -165,6 +165,11 @@ def datetime_from_filetime(ft: int, what: str = "FILETIME") -> datetime:
         raise ParseError(what, f"timestamp {ft} out of range") from exc
 
 
+# MS-NLMP 2.2.2.1: the AV pairs whose value has a fixed size (a flags word, a FILETIME)
+_AV_FIXED_SIZES = {AvId.FLAGS: 4, AvId.TIMESTAMP: 8}
+_AV_NAMES = {AvId.FLAGS: "MsvAvFlags", AvId.TIMESTAMP: "MsvAvTimestamp"}
+
+
 def parse_av_pairs(data: bytes, what: str = "AV_PAIR list") -> list[tuple[int, bytes]]:
     """AV pairs up to MsvAvEOL (required); anything after EOL is padding and ignored."""
     r = Reader(data, what)
@@ -174,6 +179,9 @@ def parse_av_pairs(data: bytes, what: str = "AV_PAIR list") -> list[tuple[int, b
         value = r.bytes(length)
         if av_id == AvId.EOL:
             return pairs
+        size = _AV_FIXED_SIZES.get(av_id)
+        if size is not None and length != size:
+            raise ParseError(what, f"{_AV_NAMES[av_id]} of {length} bytes, expected {size}")
         pairs.append((av_id, value))
 
 

@@ -80,6 +80,8 @@ class ServerConnection(Endpoint[ServerPhase]):
             self._on_raw(data)
         elif phase is _S.TLS_ABORT:
             self._on_client_hello()
+        elif self._tls is None and self._session is not None:  # Standard RDP Security
+            self._on_plaintext(data)
         elif self._tls is not None:
             self._tls.feed(data)
             self._on_tls()
@@ -112,13 +114,18 @@ class ServerConnection(Endpoint[ServerPhase]):
             return
         assert selected is not None
         self.selected = int(selected)
-        # MS-RDPBCGR 3.3.5.3.2: no rdpNegData in the confirm when the request carried none.
+        # MS-RDPBCGR 3.3.5.3.2: no rdpNegData in the confirm when the request carried none;
+        # flags 0 with PROTOCOL_RDP selected, as zeek's rdp-proprietary-encryption trace shows.
+        flags = self.policy.neg_rsp_flags if self.selected else 0
         confirm = ConnectionConfirm() if request.requested_protocols is None else \
-            ConnectionConfirm(selected_protocol=self.selected, flags=self.policy.neg_rsp_flags)
+            ConnectionConfirm(selected_protocol=self.selected, flags=flags)
         self._send_raw(confirm.encode())
-        if self.selected == 0:
-            self._fail("negotiation", "rdp_security",
-                       "standard RDP security selected; it is not emulated")
+        if self.selected == 0:  # Standard RDP Security (MS-RDPBCGR 5.3): no TLS, MCS follows
+            self._complete("negotiation", requested=describe_protocols(self.requested or 0),
+                           selected=describe_protocols(0), cookie=request.cookie)
+            self._start_session()
+            if rest:
+                self._receive(rest)
             return
         self._complete("negotiation", requested=describe_protocols(self.requested or 0),
                        selected=describe_protocols(self.selected), cookie=request.cookie)
@@ -225,4 +232,5 @@ class ServerConnection(Endpoint[ServerPhase]):
             height=p.desktop_height,
             burst_bytes=p.update_burst_bytes,
             deny_error_info=p.deny_error_info,
+            encryption_level=p.min_encryption_level if self.selected == 0 else None,
         )

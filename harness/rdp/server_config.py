@@ -54,6 +54,9 @@ class ServerConfig:
 
     security_layer: int = SECURITY_LAYER_NEGOTIATE
     user_authentication: bool = True  # NLA required
+    # MinEncryptionLevel under RDP-Tcp: 1 low, 2 client compatible, 3 high, 4 FIPS (Standard
+    # RDP Security only; under TLS the Server Security Data says method 0, level 0)
+    min_encryption_level: int = 2
     tls_min: str = "TLSv1.2"  # names as in ssl.TLSVersion
     tls_max: str = "TLSv1.3"
     # Called at each connection; raises CredentialUnavailable when the key store is broken.
@@ -71,8 +74,12 @@ class ServerConfig:
     desktop_height: int = 768
     os_build: str = "Windows Server 2022 (20348)"
     # RDP_NEG_RSP flags: 0x1F (extended client data, GFX, reserved, Restricted Admin, Remote
-    # Credential Guard) as Windows Server 2016 and later send; rdp-facts §10.
+    # Credential Guard) as Windows Server 2016 and later send; rdp-facts §10.1.
     neg_rsp_flags: int = NEG_RSP_FLAGS_2016
+    # Incomplete (not yet activated) connections TermService holds at once; the one over it is
+    # refused with event 1006 (registry MaxOutstandingConnections, read at service start). The
+    # socket driver (host/server.py) enforces it; the core never looks at it.
+    max_outstanding_connections: int = 3000
 
     @property
     def dns_computer(self) -> str:

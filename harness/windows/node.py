@@ -244,6 +244,7 @@ class WindowsNode:
             return HostPolicy(
                 security_layer=derive.security_layer(self.registry),
                 user_authentication=derive.user_authentication(self.registry),
+                min_encryption_level=derive.min_encryption_level(self.registry),
                 tls_min=versions[0], tls_max=versions[-1],
                 load_credential=self.served_credential,
                 credssp_version=int(features["credssp_version"]),
@@ -254,6 +255,8 @@ class WindowsNode:
                 if self.connection_limit_reached() else None,
                 os_build=f"{self.profile.product} ({self.profile.build})",
                 neg_rsp_flags=neg_rsp_flags_for_build(self.profile.build),
+                max_outstanding_connections=int(self._listener.get(
+                    "max_outstanding", self.profile.max_outstanding_connections)),
             )
 
     def is_listening(self) -> bool:

@@ -93,7 +93,8 @@ def parse_response(head: bytes) -> HttpResponse:
     start, headers = _split_head(head, "HTTP response")
     version, _, rest = start.partition(" ")
     code, _, reason = rest.partition(" ")
-    if not version.startswith("HTTP/") or len(code) != 3 or not code.isdigit():
+    if (not version.startswith("HTTP/") or len(code) != 3 or not code.isascii()
+            or not code.isdigit()):
         raise ParseError("HTTP response", f"bad status line {start[:80]!r}")
     return HttpResponse(int(code), reason, headers, version)
 
