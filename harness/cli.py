@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .commands import down, host, matrix, probe
+from .commands import diff, down, host, matrix, merge, probe, verify
 
-COMMANDS = (probe, host, matrix, down)
+COMMANDS = (probe, host, matrix, diff, merge, verify, down)
 
 
 def build_parser() -> argparse.ArgumentParser:

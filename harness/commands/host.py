@@ -13,11 +13,13 @@ from pathlib import Path
 from ..host.config import HostConfigError, load_host_config, policy_from_mapping
 from ..host.server import EmulatedHost, listen
 from ..pki import issue_server_cert, make_ca
+from .options import listen_address
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("host", help="serve an emulated Windows RDP host", description=__doc__)
-    p.add_argument("--listen", default="127.0.0.1:3389", metavar="ADDR:PORT",
+    p.add_argument("--listen", default=("127.0.0.1", 3389), type=listen_address,
+                   metavar="ADDR:PORT",
                    help="address to listen on (port 0 picks a free one)")
     p.add_argument("--config", type=Path, help="YAML host policy (see docs/host-config.md)")
     p.add_argument("--user", help="a local user the host accepts")
@@ -25,16 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _split_listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"--listen {value!r}: expected ADDR:PORT")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 def run(args: argparse.Namespace) -> int:
     try:
-        address, port = _split_listen(args.listen)
+        address, port = args.listen
         data = load_host_config(args.config) if args.config else {}
     except (ValueError, HostConfigError) as exc:
         print(f"rdplab host: {exc}", file=sys.stderr)
@@ -75,5 +70,5 @@ def run(args: argparse.Namespace) -> int:
         try:
             stop.wait()
         finally:
-            host.stop()
+            host.stop(timeout=1.0)  # signals are honoured within a second
     return 0

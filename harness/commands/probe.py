@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 from ..probe.profiles import ProfileError, load_profile, profile_names
 from ..probe.report import print_trace
 from ..probe.result import EXIT_USAGE
-from ..probe.runner import ProbeOptions, ProbeTarget, run_probe
+from ..probe.runner import DeadlineExceeded, ProbeOptions, ProbeTarget, overall_alarm, run_probe
+from ..rdp.certverify import load_trust_anchors
+from .options import seconds
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("url", help="rdp://[USER@]HOST[:PORT] (USER may be DOMAIN\\\\user)")
     p.add_argument(
-        "--password-env", metavar="VAR", help="environment variable holding the password"
+        "--password-env", metavar="VAR",
+        help="environment variable holding the password (required; it may hold an empty one)"
     )
     p.add_argument(
         "--profile",
@@ -34,7 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=("ignore", "warn", "strict"),
         help="override the profile's certificate policy",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="overall limit in seconds")
+    p.add_argument("--timeout", type=seconds, default=60.0,
+                   help="overall limit in seconds (above 0); the probe ends by then, whatever "
+                        "the server sends")
     p.add_argument("--gateway", metavar="URL", help="https://[USER@]HOST[:PORT] of an RD Gateway")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=run)
@@ -81,9 +86,15 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ProfileError) as exc:
         print(f"rdplab probe: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.cafile is not None and not args.cafile.is_file():
-        print(f"rdplab probe: --cafile {args.cafile}: no such file", file=sys.stderr)
+    if not args.password_env:
+        print("rdplab probe: no password given: use --password-env VAR (an empty VAR tries an "
+              "empty password)", file=sys.stderr)
         return EXIT_USAGE
+    if args.cafile is not None:
+        problem = _cafile_problem(args.cafile)
+        if problem:
+            print(f"rdplab probe: --cafile {args.cafile}: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     options = ProbeOptions(
         profile=profile,
         cert_policy=args.cert_policy,
@@ -98,10 +109,34 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"rdplab probe: --gateway: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    result = run_probe(target, options)
+    try:
+        with overall_alarm(args.timeout):
+            result = run_probe(target, options)
+    except DeadlineExceeded:  # fired between the probe's end and the alarm's cancellation
+        print(f"rdplab probe: --timeout {args.timeout:g} s reached", file=sys.stderr)
+        return 1
     if args.json:
         json.dump(result.as_dict(), sys.stdout, indent=2)
         print()
     else:
         print_trace(result)
     return result.exit_status()
+
+
+def _cafile_problem(path: Path) -> str | None:
+    """Why a --cafile cannot be used (checked before connecting), or None."""
+    if not path.is_file():
+        return "no such file"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror}"
+    if len(data) > 10 << 20:
+        return "larger than 10 MB: not a CA bundle"
+    try:
+        anchors = load_trust_anchors(data)
+    except ValueError:
+        anchors = []
+    if not anchors:
+        return "no PEM certificate in it (expected -----BEGIN CERTIFICATE----- blocks)"
+    return None

@@ -23,6 +23,7 @@ from cryptography import x509
 
 from harness.rdp import tsgu
 from harness.rdp.errors import RdpError
+from harness.rdp.limits import MAX_HTTP_BODY, check_claim
 from harness.rdp.ntlm import NtlmInitiator
 
 Record = Callable[[str, str, float, dict[str, Any]], None]
@@ -160,9 +161,9 @@ class _HttpConn:
         return tsgu.parse_response(head)
 
     def skip_body(self, response: tsgu.HttpResponse) -> None:
-        length = response.header("Content-Length")
-        if length and length.strip().isdigit():
-            self.read_exact(int(length))
+        length = (response.header("Content-Length") or "").strip()
+        if length.isascii() and length.isdigit():
+            self.read_exact(check_claim("HTTP body", int(length), MAX_HTTP_BODY))
 
 
 def _context(

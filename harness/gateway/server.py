@@ -11,6 +11,7 @@ no TLS object is ever used by two threads. The policy is read once per accepted 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import select
 import socket
@@ -19,11 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.host.policy import CredentialUnavailable
 from harness.rdp import tsgu
-from harness.rdp.errors import ParseError, ProtocolFailure, RdpError
+from harness.rdp.errors import ProtocolFailure, RdpError
 from harness.rdp.events import HostLog
-from harness.rdp.ntlm import NtlmAcceptor, NtlmAuthError
+from harness.rdp.ntlm import host_acceptor
+from harness.rdp.server_config import CredentialUnavailable
 from harness.rdp.tls import TlsEndpoint, server_context
 
 from .policy import GatewayPolicy, GatewayPolicySource
@@ -33,7 +34,6 @@ Connect = Callable[[str, int, float], socket.socket]
 # Microsoft-Windows-TerminalServices-Gateway event ids the log entries stand for.
 EVENT_CAP_OK, EVENT_CAP_FAILED, EVENT_RAP_FAILED = 200, 201, 301
 EVENT_CONNECTED, EVENT_DISCONNECTED = 302, 303
-SEED = b"\xab\xcd" * 5  # the 10-byte entity body after the OUT channel's 200 (see tsgu)
 
 
 def default_connect(host: str, port: int, timeout: float) -> socket.socket:
@@ -97,16 +97,6 @@ class _ClientConn:
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
-
-
-def _response(status: int, reason: str, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
-    return tsgu.HttpResponse(status, reason, headers).encode()
-
-
-def _error_page(status: int, reason: str, extra: tuple[tuple[str, str], ...] = ()) -> bytes:
-    body = f"<html><body>{status} {reason}</body></html>".encode()
-    headers = (*extra, ("Content-Type", "text/html"), ("Content-Length", str(len(body))))
-    return _response(status, reason, headers) + body
 
 
 @dataclass
@@ -251,90 +241,40 @@ class GatewayServer:
         except ProtocolFailure as exc:
             self._note(f"TLS handshake failed: {exc.reason}", peer=peer[0])
             return False
-        acceptor: NtlmAcceptor | None = None
-        user: tuple[str, str] | None = None
+        http = tsgu.GatewayHttpServer(
+            functools.partial(host_acceptor, policy.users, domain=policy.domain,
+                              computer_name=policy.computer_name, dns_domain=policy.dns_domain),
+            websocket_allowed=policy.websocket_allowed, http_allowed=policy.http_allowed)
         while not self._stop.is_set():
             head = conn.read_head()
             if head is None:
                 return False
-            try:
-                req = tsgu.parse_request(head)
-            except ParseError:
-                conn.send(_error_page(400, "Bad Request"))
+            step = http.receive_head(head)
+            opened = step.opened
+            if step.note:
+                who = {"user": opened.user} if opened is not None else {}
+                self._note(step.note, peer=peer[0], **who)
+            if step.reply:
+                conn.send(step.reply)
+            if step.close:
                 return False
-            if req.method not in (tsgu.RDG_OUT, tsgu.RDG_IN):
-                conn.send(_error_page(405, "Method Not Allowed"))
-                return False
-            if req.target.split("?")[0].rstrip("/").lower() != tsgu.RDG_URI.rstrip("/").lower():
-                conn.send(_error_page(404, "Not Found"))
-                return False
-            conn_id = req.header("RDG-Connection-Id")
-            if not conn_id:
-                conn.send(_error_page(400, "Bad Request"))
-                return False
-            websocket = (
-                req.method == tsgu.RDG_OUT
-                and tsgu.is_websocket_upgrade(req)
-                and policy.websocket_allowed
-            )
-            if not websocket and not policy.http_allowed:
-                self._note("HTTP transport disabled: 404", peer=peer[0], method=req.method)
-                conn.send(_error_page(404, "Not Found"))
-                return False
-            if user is None:
-                try:
-                    token = tsgu.parse_ntlm_value(req.header("Authorization"))
-                except ParseError:
-                    token = None
-                if token is None:
-                    conn.send(_error_page(401, "Unauthorized", (("WWW-Authenticate", "NTLM"),)))
-                    continue
-                if acceptor is None or token[8:9] == b"\x01":
-                    acceptor = NtlmAcceptor(
-                        policy.users, nb_domain=policy.domain, nb_computer=policy.computer_name,
-                        dns_domain=policy.dns_domain,
-                        dns_computer=f"{policy.computer_name.lower()}.{policy.dns_domain}",
-                    )
-                try:
-                    challenge = acceptor.step(token)
-                except (NtlmAuthError, RdpError) as exc:
-                    self._note(f"HTTP NTLM authentication failed: {exc}", peer=peer[0])
-                    conn.send(_error_page(401, "Unauthorized", (("WWW-Authenticate", "NTLM"),)))
-                    return False
-                if challenge is not None:
-                    www = (("WWW-Authenticate", tsgu.ntlm_authorization(challenge)),)
-                    conn.send(_error_page(401, "Unauthorized", www))
-                    continue
-                user = (acceptor.user or "", acceptor.domain or "")
-            if req.method == tsgu.RDG_OUT:
-                return self._open_out(conn, req, conn_id, user, websocket, policy, peer)
-            self._open_in(conn, req, conn_id, policy, peer)
+            if opened is None:
+                continue
+            if opened.method == tsgu.RDG_OUT:
+                return self._open_out(conn, opened, policy, peer)
+            self._open_in(conn, opened, policy, peer)
             return False
         return False
 
-    def _open_out(
-        self,
-        conn: _ClientConn,
-        req: tsgu.HttpRequest,
-        conn_id: str,
-        user: tuple[str, str],
-        websocket: bool,
-        policy: GatewayPolicy,
-        peer: tuple[str, int],
-    ) -> bool:
-        self._note(f"{tsgu.RDG_OUT} accepted ({'WebSocket' if websocket else 'HTTP'} transport)",
-                   user=user[0], peer=peer[0])
-        if websocket:
-            accept = tsgu.websocket_accept(req.header("Sec-WebSocket-Key") or "")
-            conn.send(_response(101, "Switching Protocols", (
-                ("Upgrade", "websocket"), ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Accept", accept),
-            )))
+    def _open_out(self, conn: _ClientConn, opened: tsgu.ChannelAccepted, policy: GatewayPolicy,
+                  peer: tuple[str, int]) -> bool:
+        """True when the OUT channel was parked and taken by its IN channel's thread."""
+        user = (opened.user, opened.domain)
+        if opened.websocket:
             _Session(self, policy, user, peer, conn, conn, conn.leftover, websocket=True).run()
             return False
-        # HTTP transport: 200 without a length, then the seed; the OUT stream stays open (identity).
-        conn.send(_response(200, "OK", (("Cache-Control", "no-cache"),)) + SEED)
         parked = _Parked(conn, *user)
+        conn_id = opened.connection_id
         with self._lock:
             self._parked[conn_id] = parked
         deadline = time.monotonic() + self._timeout
@@ -349,32 +289,13 @@ class GatewayServer:
         self._note("RDG_OUT_DATA without a matching RDG_IN_DATA", peer=peer[0])
         return False
 
-    def _open_in(
-        self,
-        conn: _ClientConn,
-        req: tsgu.HttpRequest,
-        conn_id: str,
-        policy: GatewayPolicy,
-        peer: tuple[str, int],
-    ) -> None:
-        if (req.header("Transfer-Encoding") or "").lower() != "chunked":
-            # FreeRDP authenticates with Content-Length: 0, takes our 200, then sends the same
-            # request again with Transfer-Encoding: chunked and streams its packets as chunks.
-            conn.send(_response(200, "OK", (("Content-Length", "0"),)))
-            head = conn.read_head()
-            if head is None:
-                return
-            again = tsgu.parse_request(head)
-            if again.method != tsgu.RDG_IN or (
-                (again.header("Transfer-Encoding") or "").lower() != "chunked"
-            ):
-                conn.send(_error_page(400, "Bad Request"))
-                return
+    def _open_in(self, conn: _ClientConn, opened: tsgu.ChannelAccepted, policy: GatewayPolicy,
+                 peer: tuple[str, int]) -> None:
         deadline = time.monotonic() + self._timeout
         parked = None
         while parked is None and time.monotonic() < deadline and not self._stop.is_set():
             with self._lock:
-                parked = self._parked.pop(conn_id, None)
+                parked = self._parked.pop(opened.connection_id, None)
                 if parked is not None:
                     parked.taken.set()
             if parked is None:

@@ -3,6 +3,12 @@
 The policy is read from its source at every accepted connection. A connection that sends
 garbage or stalls is closed with its reason logged; the others are unaffected. Each connection
 runs in its own thread with an idle timeout, so nothing waits forever.
+
+Hostile clients (rdp-facts §11): up to the policy's MaxOutstandingConnections incomplete
+(not yet activated) connections are held at once, the one over it is reset with event 1006; a
+connection must send its first PDU within FIRST_PDU_TIMEOUT (MS-RDPEPS 3.1.2's 10-second timer)
+and be activated within the handshake timeout, however it trickles; what one connection may
+buffer is bounded by the protocol budgets (rdp.limits), so memory per connection is bounded.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from .policy import PolicySource
 
 log = logging.getLogger("rdplab.host")
 
+FIRST_PDU_TIMEOUT = 10.0  # MS-RDPEPS 3.1.2: the first PDU must arrive within 10 s of TCP
+MAX_THREADS = 4096  # a ceiling on connection threads whatever the policy says
+
 HostEventSink = Callable[[ev.HostLog], None]
 
 
@@ -31,6 +40,10 @@ class HostStats:
     accepted: int = 0
     activated: int = 0
     failed: int = 0
+    refused: int = 0  # over MaxOutstandingConnections (event 1006)
+    outstanding: int = 0  # incomplete connections now
+    peak_outstanding: int = 0
+    peak_buffered: int = 0  # most bytes of an incomplete PDU one connection held
     reasons: list[str] = field(default_factory=list)
 
 
@@ -44,7 +57,8 @@ class EmulatedHost:
         on_event: HostEventSink | None = None,
         idle_timeout: float = 30.0,
         handshake_timeout: float = 60.0,
-        max_connections: int = 64,
+        max_connections: int | None = None,
+        first_pdu_timeout: float = FIRST_PDU_TIMEOUT,
     ) -> None:
         self._policy_source = policy_source
         self._on_event = on_event
@@ -52,7 +66,10 @@ class EmulatedHost:
         # Windows drops a connection that has not logged on in time (LogonTimeout); without a
         # bound, a client sending one byte per idle period would hold a slot for ever.
         self._handshake_timeout = handshake_timeout
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self._first_pdu_timeout = first_pdu_timeout
+        # None: the policy's MaxOutstandingConnections decides (read at each connection)
+        self._max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(MAX_THREADS)
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -114,9 +131,7 @@ class EmulatedHost:
             except OSError:
                 break
             if not self._slots.acquire(blocking=False):
-                log.warning("connection from %s refused: too many connections", peer)
-                self._emit(ev.HostLog("too many incomplete connections", 1006, {"peer": str(peer)}))
-                _close(conn, reset=True)
+                self._refuse(conn, peer)
                 continue
             worker = threading.Thread(target=self._serve, args=(conn, peer), daemon=True,
                                       name=f"rdplab-host-{peer}")
@@ -126,6 +141,27 @@ class EmulatedHost:
                 self._workers = {t for t in self._workers if t.is_alive()}
                 self._workers.add(worker)
             worker.start()
+
+    def _refuse(self, conn: socket.socket, peer: object) -> None:
+        log.warning("connection from %s refused: too many connections", peer)
+        with self._lock:
+            self.stats.refused += 1
+        self._emit(ev.HostLog("too many incomplete connections", 1006, {"peer": str(peer)}))
+        _close(conn, reset=True)
+
+    def _claim_outstanding(self, limit: int) -> bool:
+        """Count this connection as incomplete; False (not counted) when that exceeds `limit`."""
+        with self._lock:
+            if self.stats.outstanding >= limit:
+                return False
+            self.stats.outstanding += 1
+            self.stats.peak_outstanding = max(self.stats.peak_outstanding,
+                                              self.stats.outstanding)
+            return True
+
+    def _release_outstanding(self) -> None:
+        with self._lock:
+            self.stats.outstanding -= 1
 
     def _emit(self, event: ev.HostLog) -> None:
         if self._on_event is not None:
@@ -139,7 +175,7 @@ class EmulatedHost:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.settimeout(self._idle_timeout)
-            reason = self._run(sock)
+            reason = self._run(sock, peer)
         except Exception as exc:  # the last line of defence: log and drop this connection only
             reason = f"internal error: {type(exc).__name__}: {exc}"
             log.exception("connection from %s failed", peer)
@@ -150,14 +186,29 @@ class EmulatedHost:
             self._slots.release()
             log.info("connection from %s ended: %s", peer, reason)
 
-    def _run(self, sock: socket.socket) -> str:
+    def _run(self, sock: socket.socket, peer: object) -> str:
         try:
             policy = self._policy_source()
         except Exception as exc:
             _close(sock, reset=True)
             return f"policy unavailable: {exc}"
-        conn = ServerConnection(policy)
-        deadline = time.monotonic() + self._handshake_timeout
+        limit = self._max_connections or policy.max_outstanding_connections
+        if not self._claim_outstanding(limit):
+            self._refuse(sock, peer)
+            return f"refused: {limit} incomplete connections (MaxOutstandingConnections)"
+        state = {"outstanding": True}
+        try:
+            return self._converse(sock, ServerConnection(policy), state)
+        finally:
+            if state["outstanding"]:
+                self._release_outstanding()
+
+    def _converse(self, sock: socket.socket, conn: ServerConnection,
+                  state: dict[str, bool]) -> str:
+        start = time.monotonic()
+        deadline = start + self._handshake_timeout
+        first_pdu_deadline = start + self._first_pdu_timeout
+        received = False
         activated = False
         while True:
             while (event := conn.next_event()) is not None:
@@ -171,6 +222,8 @@ class EmulatedHost:
                     activated = True
                     with self._lock:
                         self.stats.activated += 1
+                    state["outstanding"] = False
+                    self._release_outstanding()
             out = conn.data_to_send()
             if out:
                 try:
@@ -185,10 +238,12 @@ class EmulatedHost:
                 _close(sock, reset=False)
                 return "host stopping"
             if not activated:
-                left = deadline - time.monotonic()
+                now = time.monotonic()
+                limit_at = deadline if received else min(deadline, first_pdu_deadline)
+                left = limit_at - now
                 if left <= 0:
                     _close(sock, reset=True)
-                    return f"not activated within {self._handshake_timeout:g} s"
+                    return self._late_reason(received)
                 sock.settimeout(min(self._idle_timeout, left))
             else:
                 sock.settimeout(self._idle_timeout)
@@ -196,8 +251,11 @@ class EmulatedHost:
                 data = sock.recv(65536)
             except TimeoutError:
                 _close(sock, reset=True)
-                if not activated and time.monotonic() >= deadline:
-                    return f"not activated within {self._handshake_timeout:g} s"
+                now = time.monotonic()
+                if not activated and not received and now >= first_pdu_deadline:
+                    return self._late_reason(False)
+                if not activated and now >= deadline:
+                    return self._late_reason(True)
                 return f"idle for {self._idle_timeout:g} s"
             except OSError as exc:
                 _close(sock, reset=False)
@@ -205,14 +263,24 @@ class EmulatedHost:
             if self._stop.is_set():  # stop() shut the socket down: this EOF is ours
                 _close(sock, reset=False)
                 return "host stopping"
+            received = received or bool(data)
             try:
                 conn.receive_data(data)
             except RdpError as exc:  # the core reports failures as events; this is a bug guard
                 _close(sock, reset=True)
                 return f"protocol error: {exc}"
+            pending = conn.pending_bytes
+            if pending > self.stats.peak_buffered:
+                with self._lock:
+                    self.stats.peak_buffered = max(self.stats.peak_buffered, pending)
             if not data and not conn.data_to_send_pending:
                 _close(sock, reset=False)
                 return conn.close_reason or "client closed"
+
+    def _late_reason(self, received: bool) -> str:
+        if not received:
+            return f"no PDU within {self._first_pdu_timeout:g} s of connecting"
+        return f"not activated within {self._handshake_timeout:g} s"
 
 
 def _shutdown(sock: socket.socket) -> None:

@@ -85,10 +85,12 @@ def _cell_task(opts: CellOptions, fault: str, remediation: str) -> CellResult:
 
 
 def run_matrix(opts: CellOptions, catalog: Catalog, *, jobs: int = 1,
-               progress: ProgressFn | None = None) -> MatrixResult:
-    """Every (fault, remediation) cell, each in its own fresh lab."""
+               progress: ProgressFn | None = None,
+               pairs: list[tuple[str, str]] | None = None) -> MatrixResult:
+    """Every (fault, remediation) cell (or only `pairs`, a shard), each in its own fresh lab."""
     spec = load_lab(opts.lab)
-    pairs = [(f, r) for f in catalog.faults for r in catalog.remediations]
+    if pairs is None:
+        pairs = [(f, r) for f in catalog.faults for r in catalog.remediations]
     result = MatrixResult(
         lab={"name": spec.name, "file": str(spec.path), "description": spec.description,
              "profile": opts.profile or spec.profile,

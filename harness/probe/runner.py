@@ -6,11 +6,14 @@ cap), so no server can make the probe hang; every exception from the core is a t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
+import signal
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -122,6 +125,12 @@ class _Run:
             self.record(stage, "failed", {**detail, "reason": reason})
         self.result.failure = Failure(stage, event, reason, detail, error_info)
 
+    def overall_expired(self) -> bool:
+        return time.monotonic() >= self.t0 + self.options.overall_timeout
+
+    def overall_reason(self, stage: str) -> str:
+        return f"--timeout {self.options.overall_timeout:g} s reached during {stage}"
+
     def deadline(self, stage: str) -> float:
         per_stage = self.options.profile.timeout(stage)
         if stage == "usable" and self.options.usable_window is not None:
@@ -156,15 +165,50 @@ def _client_config(target: ProbeTarget, options: ProbeOptions) -> ClientConfig:
     )
 
 
+class DeadlineExceeded(BaseException):
+    """Raised into the probe by `overall_alarm` when --timeout passes, even mid-computation.
+
+    A BaseException so that no `except Exception` in the protocol code swallows it.
+    """
+
+
+@contextlib.contextmanager
+def overall_alarm(seconds: float, grace: float = 0.5) -> Iterator[None]:
+    """Interrupt whatever the main thread is doing `seconds` + `grace` from now.
+
+    The probe's own deadlines bound every wait; this also bounds CPU-bound work between two
+    waits (decoding, TLS), so `--timeout` holds whatever the server sends. Main thread only.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def fire(signum: int, frame: object) -> None:
+        raise DeadlineExceeded
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds + grace)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def run_probe(target: ProbeTarget, options: ProbeOptions) -> ProbeResult:
     """Connect, run the whole sequence to a usable session, and return the trace and verdict."""
     run = _Run(target, options)
-    stream = _open(run)
-    if stream is not None:
-        try:
-            _drive(run, stream)
-        finally:
-            stream.close()
+    try:
+        stream = _open(run)
+        if stream is not None:
+            try:
+                _drive(run, stream)
+            finally:
+                stream.close()
+    except DeadlineExceeded:  # the CLI's alarm: CPU-bound work ran past --timeout
+        stage = run.result.stages[-1].stage if run.result.stages else "tcp"
+        if run.result.failure is None:
+            run.fail(stage, "timeout", run.overall_reason(stage), {"limit": "overall"})
     failure = run.result.failure
     if failure is not None:
         run.result.codes[options.profile.name] = options.profile.codes_for(
@@ -260,8 +304,12 @@ def _on_timeout(run: _Run, conn: ClientConnection, stage: str) -> None:
                  f"{conn.pending_bytes} bytes of an incomplete PDU pending",
                  {"update_bytes": got, "pending_bytes": conn.pending_bytes})
         return
+    if run.overall_expired():
+        run.fail(stage, "timeout", run.overall_reason(stage),
+                 {"pending_bytes": conn.pending_bytes, "limit": "overall"})
+        return
     run.fail(stage, "timeout", f"no answer within {run.options.profile.timeout(stage):g} s",
-             {"pending_bytes": conn.pending_bytes})
+             {"pending_bytes": conn.pending_bytes, "limit": "stage"})
 
 
 def _drain(run: _Run, conn: ClientConnection, reason: str | None = None) -> bool:

@@ -8,9 +8,11 @@ the indefinite form. Every malformed input ends in ParseError.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import ParseError
+from .limits import MAX_BER_ELEMENTS
 from .wire import Reader
 
 UNIVERSAL = 0x00
@@ -113,10 +115,16 @@ class Tlv:
     content: bytes
 
     def children(self, what: str = "BER") -> list[Tlv]:
-        """The elements inside a constructed element."""
+        """The elements inside a constructed element (at most MAX_BER_ELEMENTS)."""
+        return list(self.iter_children(what))
+
+    def iter_children(self, what: str = "BER") -> Iterator[Tlv]:
+        """The elements inside a constructed element, one at a time: a caller that refuses the
+        first bad one never builds the rest (a SEQUENCE OF full of empty items is one object per
+        2 bytes)."""
         if not self.constructed:
             raise ParseError(what, f"tag {self.tag.hex()} is primitive, expected constructed")
-        return decode_all(self.content, what)
+        return iter_all(self.content, what)
 
 
 def _read_tag(r: Reader) -> tuple[bytes, int, bool, int]:
@@ -196,11 +204,18 @@ def decode_tlv(data: bytes, what: str = "BER") -> Tlv:
 
 def decode_all(data: bytes, what: str = "BER") -> list[Tlv]:
     """Decode a run of consecutive elements (the content of a SEQUENCE, say)."""
+    return list(iter_all(data, what))
+
+
+def iter_all(data: bytes, what: str = "BER", limit: int = MAX_BER_ELEMENTS) -> Iterator[Tlv]:
+    """The consecutive elements of `data`, lazily; more than `limit` of them is a ParseError."""
     r = Reader(data, what)
-    out = []
+    count = 0
     while r.remaining:
-        out.append(read_tlv(r))
-    return out
+        count += 1
+        if count > limit:
+            raise r.fail(f"more than {limit} elements")
+        yield read_tlv(r)
 
 
 def decode_integer(content: bytes, what: str = "INTEGER") -> int:

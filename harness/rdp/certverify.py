@@ -14,10 +14,11 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
+
+from .errors import ParseError
 
 X509_V_ERR_CERT_SIGNATURE_FAILURE = 7
 X509_V_ERR_CERT_NOT_YET_VALID = 9
@@ -74,16 +75,12 @@ class CertReport:
 def subject_public_key(cert: x509.Certificate) -> bytes:
     """The BIT STRING contents of SubjectPublicKeyInfo, the bytes CredSSP binds to.
 
-    For RSA that is the PKCS#1 RSAPublicKey; for EC the uncompressed point.
+    For RSA that is the PKCS#1 RSAPublicKey; for EC the uncompressed point; read from the DER
+    whatever the key type (an Ed25519 or unknown key is bound the same way, not a crash).
     """
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return key.public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
-    raise ValueError(f"unsupported server key type {type(key).__name__}")
+    from .credssp import subject_public_key as spki_bits  # credssp does not import this module
+
+    return spki_bits(cert.public_bytes(serialization.Encoding.DER))
 
 
 def _problem(code: int) -> CertProblem:
@@ -122,7 +119,24 @@ def verify_certificate(
     target_name: str | None,
     now: dt.datetime,
 ) -> CertReport:
-    """Check validity (by the client's clock), issuer trust and name; never raises on bad input."""
+    """Check validity (by the client's clock), issuer trust and name.
+
+    A certificate the library cannot read or check (malformed, an unsupported key or signature
+    type) is a ParseError, never another exception.
+    """
+    try:
+        return _verify(der, trust_anchors=trust_anchors, target_name=target_name, now=now)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ParseError("server certificate", f"cannot be checked: {exc}") from None
+
+
+def _verify(
+    der: bytes,
+    *,
+    trust_anchors: list[x509.Certificate],
+    target_name: str | None,
+    now: dt.datetime,
+) -> CertReport:
     cert = x509.load_der_x509_certificate(der)
     report = CertReport(
         subject=cert.subject.rfc4514_string(),

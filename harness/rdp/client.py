@@ -20,11 +20,14 @@ from .certverify import verify_certificate
 from .credssp import CredSspClient, CredSspFailure
 from .endpoint import Endpoint
 from .errinfo import error_info_name
-from .errors import ProtocolFailure, RdpError
+from .errors import ProtocolFailure
 from .ntlm import NtlmInitiator
+from .phases import ClientPhase, client_machine
 from .session_client import ClientSession
 from .tls import TlsEndpoint, client_context
 from .x224 import ConnectionConfirm, ConnectionRequest, NegFailure, Protocol, describe_protocols
+
+_C = ClientPhase
 
 EARLY_AUTH_SUCCESS = 0x00000000
 EARLY_AUTH_ACCESS_DENIED = 0x00000005
@@ -61,16 +64,14 @@ def _tls_event(reason: str) -> str:
     return "handshake_failed"
 
 
-class ClientConnection(Endpoint):
-    """Client state machine: negotiation, TLS, CredSSP, then the MCS and activation session."""
+class ClientConnection(Endpoint[ClientPhase]):
+    """Client state machine: negotiation, TLS, CredSSP, then the MCS and activation session.
+    Phases and their order: harness/rdp/phases.py (ClientPhase, CLIENT_TRANSITIONS)."""
 
     def __init__(self, config: ClientConfig) -> None:
-        super().__init__()
+        super().__init__(client_machine())
         self.config = config
         self.selected_protocol: int | None = None
-        self.error_info: int | None = None
-        self.activated = False
-        self._phase = "init"
         self._credssp: CredSspClient | None = None
         self._session: ClientSession | None = None
         self._server_public_key = b""
@@ -78,17 +79,24 @@ class ClientConnection(Endpoint):
     # -- driver surface ------------------------------------------------------------------------
 
     @property
+    def activated(self) -> bool:
+        """Finalisation is done: the session is usable."""
+        return self.phase is _C.ACTIVE or (self.closed and self.stage == "usable")
+
+    @property
+    def error_info(self) -> int | None:
+        """The last non-zero Set Error Info code the server sent, if any."""
+        return self._session.error_info if self._session is not None else None
+
+    @property
     def pending_bytes(self) -> int:
         """Bytes of an incomplete PDU received so far (a stalled transfer leaves some)."""
         session = self._session.pending_bytes if self._session is not None else 0
-        return len(self._plain) + len(self._raw) + session
+        return len(self._plain) + self._frames.pending + session
 
     def start(self) -> None:
         """Queue the X.224 Connection Request."""
-        if self._phase != "init":
-            raise RuntimeError("start() called twice")
-        self._phase = "x224"
-        self.stage = "negotiation"
+        self._move(_C.X224)
         cr = ConnectionRequest(self.config.requested_protocols, self.config.cookie)
         self._send_raw(cr.encode())
 
@@ -97,26 +105,27 @@ class ClientConnection(Endpoint):
         if self._session is not None and self.activated:
             self._send(self._session.refresh_rect())
 
-    def receive_data(self, data: bytes) -> None:
-        if self.closed:
-            return
-        try:
-            if not data:
-                self._on_eof()
-            elif self._tls is None:
-                self._raw += data
-                self._on_raw()
-            else:
-                self._tls.feed(data)
-                self._on_tls()
-        except CredSspFailure as exc:
-            self._fail("credssp", exc.event, str(exc), refused_by=exc.refused_by,
-                       status=None if exc.status is None else f"{exc.status:#010x}")
-        except ProtocolFailure as exc:
-            event = _tls_event(exc.reason) if exc.stage == "tls" else "failed"
-            self._fail(exc.stage, event, exc.reason)
-        except RdpError as exc:
-            self._fail(self.stage, "protocol_error", str(exc))
+    def _receive(self, data: bytes) -> None:
+        if not data:
+            self._on_eof()
+        elif self._tls is None:
+            self._on_raw(data)
+        else:
+            self._tls.feed(data)
+            self._on_tls()
+
+    def _failure_event(self, exc: ProtocolFailure) -> str:
+        return _tls_event(exc.reason) if exc.stage == "tls" else exc.event
+
+    def _on_credssp_failure(self, exc: CredSspFailure) -> None:
+        self._fail("credssp", exc.event, str(exc), refused_by=exc.refused_by,
+                   status=None if exc.status is None else f"{exc.status:#010x}")
+
+    def _flush_session(self) -> None:
+        if self._session is not None:
+            out = self._session.data_to_send()
+            if out:
+                self._send(out)
 
     # -- stages --------------------------------------------------------------------------------
 
@@ -131,15 +140,14 @@ class ClientConnection(Endpoint):
             self._fail(self.stage, "closed", "the server closed the connection")
         self._emit(ev.ConnectionClosed("closed by server"))
 
-    def _on_raw(self) -> None:
-        if self._phase != "x224":
+    def _on_raw(self, data: bytes) -> None:
+        if self.phase is not _C.X224:
             return
-        length = _tpkt_length(self._raw)
-        if length is None or len(self._raw) < length:
+        got = self._next_tpkt(data, "X.224 Connection Confirm")
+        if got is None:
             return
-        frame, rest = bytes(self._raw[:length]), bytes(self._raw[length:])
-        self._raw.clear()
-        cc = ConnectionConfirm.decode(frame)
+        frame, rest = got
+        cc = ConnectionConfirm.decode(frame.data)
         if cc.failure is not None:
             name = NegFailure(cc.failure).name if cc.failure in NegFailure._value2member_map_ \
                 else f"{cc.failure:#x}"
@@ -155,8 +163,7 @@ class ClientConnection(Endpoint):
                        f"server selected {describe_protocols(selected)}: standard RDP security "
                        "is not emulated")
             return
-        self.stage = "tls"
-        self._phase = "tls"
+        self._move(_C.TLS)
         ctx = _client_context(self.config.tls_min, self.config.tls_max)
         self._tls = TlsEndpoint(ctx, server_side=False, server_hostname=self.config.target_name)
         self._tls.do_handshake()
@@ -208,8 +215,7 @@ class ClientConnection(Endpoint):
         return True
 
     def _start_credssp(self) -> None:
-        self.stage = "credssp"
-        self._phase = "credssp"
+        self._move(_C.CREDSSP)
         version = self.config.credssp_version
         if version is None:
             self._fail("credssp", "not_supported", "this client cannot do CredSSP")
@@ -223,18 +229,17 @@ class ClientConnection(Endpoint):
         self._send(self._credssp.first_message())
 
     def _on_plaintext(self, data: bytes) -> None:
-        if self._phase in ("credssp", "early_auth"):
+        if self.phase in (_C.CREDSSP, _C.EARLY_AUTH):
             self._plain += data
             self._on_credssp_bytes()
             return
         if self._session is not None:
             self._session.receive(data)
-            self._pump_session()
 
     def _on_credssp_bytes(self) -> None:
         assert self._credssp is not None
-        self._pump_credssp(self._credssp, self._credssp_done)
-        if self._phase == "early_auth" and len(self._plain) >= 4:
+        self._pump_credssp(self._credssp, self._credssp_done, _C.CREDSSP)
+        if self.phase is _C.EARLY_AUTH and len(self._plain) >= 4:
             result = int.from_bytes(self._plain[:4], "little")
             del self._plain[:4]
             if result != EARLY_AUTH_SUCCESS:
@@ -260,37 +265,17 @@ class ClientConnection(Endpoint):
                 detail["clock_skew_seconds"] = round(skew, 3)
         self._complete("credssp", **detail)
         if self.selected_protocol is not None and self.selected_protocol & Protocol.HYBRID_EX:
-            self._phase = "early_auth"  # what follows in _plain is the 4-byte result: keep it
+            self._move(_C.EARLY_AUTH)  # what follows in _plain is the 4-byte result: keep it
         else:
             leftover = bytes(self._plain)
             self._plain.clear()
             self._start_session(leftover=leftover)
 
     def _start_session(self, leftover: bytes = b"") -> None:
-        self._phase = "session"
-        self.stage = "mcs"
         assert self.selected_protocol is not None
-        self._session = ClientSession(self.config, self.selected_protocol)
-        self._pump_session()
+        self._session = ClientSession(self.link, self.config, self.selected_protocol)
         if leftover:
             self._session.receive(leftover)
-            self._pump_session()
-
-    def _pump_session(self) -> None:
-        """Move the session's output and events into ours."""
-        assert self._session is not None
-        out = self._session.data_to_send()
-        if out:
-            self._send(out)
-        for event in self._session.events():
-            if isinstance(event, ev.ErrorInfoReceived):
-                self.error_info = event.code or None
-            elif isinstance(event, ev.StageCompleted) and event.stage == "finalisation":
-                self.activated = True
-            elif isinstance(event, ev.StageFailed):
-                self.closed = True
-            self._emit(event)
-        self.stage = self._session.stage
 
 
 @functools.lru_cache(maxsize=16)
@@ -298,11 +283,3 @@ def _client_context(tls_min: str, tls_max: str) -> ssl.SSLContext:
     """One context per version range: it only holds settings (no certificate checks happen in
     it), and building one costs more than the ClientHello it is used for."""
     return client_context(tls_min, tls_max)
-
-
-def _tpkt_length(buf: bytearray) -> int | None:
-    if len(buf) < 4:
-        return None
-    if buf[0] != 3:
-        raise ProtocolFailure("negotiation", f"expected a TPKT header, got byte {buf[0]:#04x}")
-    return (buf[2] << 8) | buf[3]

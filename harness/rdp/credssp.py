@@ -29,6 +29,7 @@ from typing import Literal, Protocol
 
 from . import ber
 from .errors import ParseError, ProtocolFailure, StateError
+from .limits import MAX_NEGO_TOKENS, MAX_TSREQUEST, check_claim
 from .ntlm import (
     SEC_E_MESSAGE_ALTERED,
     STATUS_LOGON_FAILURE,
@@ -152,7 +153,7 @@ def _context_children(data: bytes, what: str, allowed: range) -> dict[int, bytes
         raise ParseError(what, f"expected SEQUENCE, got tag {seq.tag.hex()}")
     out: dict[int, bytes] = {}
     last = -1
-    for child in seq.children(what):
+    for child in seq.iter_children(what):
         if child.cls != ber.CONTEXT or not child.constructed or child.number not in allowed:
             raise ParseError(what, f"unexpected field with tag {child.tag.hex()}")
         if child.number <= last:
@@ -208,7 +209,9 @@ class TSRequest:
             seq = ber.decode_tlv(fields[1], what)
             if seq.tag != ber.TAG_SEQUENCE:
                 raise ParseError(what, "negoTokens is not a SEQUENCE OF")
-            for item in seq.children(what):
+            for item in seq.iter_children(what):
+                if len(req.nego_tokens) >= MAX_NEGO_TOKENS:
+                    raise ParseError(what, f"more than {MAX_NEGO_TOKENS} negoTokens")
                 if item.tag != ber.TAG_SEQUENCE:
                     raise ParseError(what, "NegoDataItem is not a SEQUENCE")
                 inner = _context_children(ber.encode_tlv(item.tag, item.content), what, range(1))
@@ -294,10 +297,20 @@ class TSCredentials:
 
 
 def tsrequest_length(buf: bytes) -> int | None:
-    """Size of the TSRequest starting `buf`, None until its header is complete."""
+    """Size of the TSRequest starting `buf`, None until its header is complete.
+
+    Only the header is read (pass the first TSREQUEST_HEADER_MAX bytes); a claim above
+    MAX_TSREQUEST is a ParseError at once, before any of it is buffered.
+    """
     if buf and buf[0] != ber.TAG_SEQUENCE[0]:
         raise ParseError("TSRequest", f"starts with {buf[0]:#04x}, not a SEQUENCE")
-    return ber.der_message_length(buf)
+    length = ber.der_message_length(buf)
+    if length is not None:
+        check_claim("TSRequest", length, MAX_TSREQUEST)
+    return length
+
+
+TSREQUEST_HEADER_MAX = 6  # SEQUENCE tag and a length of up to 4 octets
 
 
 # --- public-key binding ---------------------------------------------------------------------

@@ -28,8 +28,11 @@ class StateError(RdpError):
 class ProtocolFailure(RdpError):
     """A well-formed exchange that fails (negotiation failure, auth failure, policy refusal)."""
 
-    def __init__(self, stage: str, reason: str, code: int | None = None) -> None:
+    def __init__(self, stage: str, reason: str, code: int | None = None, *,
+                 event: str = "failed", detail: dict[str, object] | None = None) -> None:
         super().__init__(f"{stage}: {reason}" + (f" (code {code:#x})" if code is not None else ""))
         self.stage = stage
         self.reason = reason
         self.code = code
+        self.event = event  # the failure class client profiles map to codes
+        self.detail = dict(detail or {})

@@ -165,6 +165,11 @@ def datetime_from_filetime(ft: int, what: str = "FILETIME") -> datetime:
         raise ParseError(what, f"timestamp {ft} out of range") from exc
 
 
+# MS-NLMP 2.2.2.1: the AV pairs whose value has a fixed size (a flags word, a FILETIME)
+_AV_FIXED_SIZES = {AvId.FLAGS: 4, AvId.TIMESTAMP: 8}
+_AV_NAMES = {AvId.FLAGS: "MsvAvFlags", AvId.TIMESTAMP: "MsvAvTimestamp"}
+
+
 def parse_av_pairs(data: bytes, what: str = "AV_PAIR list") -> list[tuple[int, bytes]]:
     """AV pairs up to MsvAvEOL (required); anything after EOL is padding and ignored."""
     r = Reader(data, what)
@@ -174,6 +179,9 @@ def parse_av_pairs(data: bytes, what: str = "AV_PAIR list") -> list[tuple[int, b
         value = r.bytes(length)
         if av_id == AvId.EOL:
             return pairs
+        size = _AV_FIXED_SIZES.get(av_id)
+        if size is not None and length != size:
+            raise ParseError(what, f"{_AV_NAMES[av_id]} of {length} bytes, expected {size}")
         pairs.append((av_id, value))
 
 
@@ -677,3 +685,17 @@ class NtlmAcceptor:
         if self._security is None:
             raise StateError(self._state, "unwrap before the NTLM exchange finished")
         return self._security.unwrap(data)
+
+
+def host_acceptor(users: Mapping[str, str], *, domain: str, computer_name: str,
+                  dns_domain: str, clock_offset: float = 0.0) -> NtlmAcceptor:
+    """The NTLM acceptor of a standalone Windows machine (an RDP host or an RD Gateway): its
+    accounts, its NetBIOS and DNS names (`<computer>.<dns domain>`), and its own clock."""
+    return NtlmAcceptor(
+        users,
+        nb_domain=domain,
+        nb_computer=computer_name,
+        dns_domain=dns_domain,
+        dns_computer=f"{computer_name.lower()}.{dns_domain}",
+        clock=(lambda: time.time() + clock_offset) if clock_offset else time.time,
+    )

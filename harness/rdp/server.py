@@ -1,26 +1,27 @@
 """The server role of the connection sequence, sans-IO (what the emulated host drives).
 
-Its behaviour comes from one HostPolicy, read when the connection is accepted: which security
+Its behaviour comes from one ServerConfig, read when the connection is accepted: which security
 protocols it selects, the TLS credential (loaded now; an unusable key makes it abort after the
 ClientHello, as Schannel does), CredSSP version and oracle policy, users, clock, and denial.
+Phases and their order: harness/rdp/phases.py (ServerPhase, SERVER_TRANSITIONS).
 """
 
 from __future__ import annotations
 
-import time
+from cryptography import x509
 
-from ..host.policy import (
-    SECURITY_LAYER_RDP,
-    SECURITY_LAYER_TLS,
-    CredentialUnavailable,
-    HostPolicy,
-)
 from . import events as ev
 from .certverify import subject_public_key
 from .credssp import CredSspFailure, CredSspServer
 from .endpoint import Endpoint
-from .errors import ProtocolFailure, RdpError
-from .ntlm import NtlmAcceptor
+from .ntlm import host_acceptor
+from .phases import ServerPhase, server_machine
+from .server_config import (
+    SECURITY_LAYER_RDP,
+    SECURITY_LAYER_TLS,
+    CredentialUnavailable,
+    ServerConfig,
+)
 from .session_server import ServerSession
 from .tls import TlsEndpoint, server_context
 from .x224 import ConnectionConfirm, ConnectionRequest, NegFailure, Protocol, describe_protocols
@@ -28,8 +29,10 @@ from .x224 import ConnectionConfirm, ConnectionRequest, NegFailure, Protocol, de
 EXTENDED_CLIENT_DATA_SUPPORTED = 0x01
 EARLY_AUTH_SUCCESS = b"\x00\x00\x00\x00"
 
+_S = ServerPhase
 
-def select_protocol(policy: HostPolicy, requested: int | None) -> tuple[int | None, int | None]:
+
+def select_protocol(policy: ServerConfig, requested: int | None) -> tuple[int | None, int | None]:
     """(selected protocol, failure code) as Windows decides from SecurityLayer and NLA."""
     if requested is None:
         requested = 0
@@ -49,149 +52,107 @@ def select_protocol(policy: HostPolicy, requested: int | None) -> tuple[int | No
     return 0, None  # negotiate, client offers only standard RDP security
 
 
-class ServerConnection(Endpoint):
+class ServerConnection(Endpoint[ServerPhase]):
     """Server state machine; `should_close` tells the driver to close, `abort` to reset."""
 
-    def __init__(self, policy: HostPolicy) -> None:
-        super().__init__()
+    _RESET_ON_ERROR = True
+
+    def __init__(self, policy: ServerConfig) -> None:
+        super().__init__(server_machine())
         self.policy = policy
-        self.should_close = False
-        self.abort = False
-        self.close_reason: str | None = None
         self.requested: int | None = None
         self.selected: int | None = None
         self.user: str | None = None
-        self._phase = "x224"
         self._credential_error: CredentialUnavailable | None = None
         self._public_key = b""
         self._credssp: CredSspServer | None = None
         self._session: ServerSession | None = None
 
-    def receive_data(self, data: bytes) -> None:
-        if self.should_close:
+    def _receive(self, data: bytes) -> None:
+        if not data:
+            self._end(f"client closed during {self.stage}")
             return
-        try:
-            if not data:
-                self._close(f"client closed during {self.stage}", reset=False)
-                return
-            if self._phase == "x224":
-                self._raw += data
-                self._on_raw()
-            elif self._phase == "tls_abort":
-                self._on_client_hello()
-            elif self._tls is not None:
-                self._tls.feed(data)
-                self._on_tls()
-        except CredSspFailure as exc:
-            if self._credssp is not None and self._credssp.pending_error_reply:
-                self._send(self._credssp.pending_error_reply)
-            self._failed("credssp", exc.event, str(exc), reset=False)
-        except ProtocolFailure as exc:
-            self._failed(exc.stage, "failed", exc.reason, reset=True)
-        except RdpError as exc:
-            self._failed(self.stage, "protocol_error", str(exc), reset=True)
+        phase = self.phase
+        if phase is _S.X224:
+            self._on_raw(data)
+        elif phase is _S.TLS_ABORT:
+            self._on_client_hello()
+        elif self._tls is not None:
+            self._tls.feed(data)
+            self._on_tls()
 
-    # -- lifecycle -----------------------------------------------------------------------------
+    def _on_credssp_failure(self, exc: CredSspFailure) -> None:
+        if self._credssp is not None and self._credssp.pending_error_reply:
+            self._send(self._credssp.pending_error_reply)
+        self._fail("credssp", exc.event, str(exc))
 
-    def _close(self, reason: str, *, reset: bool) -> None:
-        self.should_close = True
-        self.abort = reset
-        self.close_reason = reason
-
-    def _failed(self, stage: str, event: str, reason: str, *, reset: bool) -> None:
-        self._emit(ev.StageFailed(stage, event, reason))
-        self._close(f"{stage}: {reason}", reset=reset)
+    def _flush_session(self) -> None:
+        if self._session is not None:
+            out = self._session.data_to_send()
+            if out:
+                self._send(out)
 
     # -- negotiation ---------------------------------------------------------------------------
 
-    def _on_raw(self) -> None:
-        if len(self._raw) < 4:
+    def _on_raw(self, data: bytes) -> None:
+        got = self._next_tpkt(data, "X.224 Connection Request")
+        if got is None:
             return
-        if self._raw[0] != 3:
-            raise ProtocolFailure("negotiation", f"expected TPKT, got byte {self._raw[0]:#04x}")
-        length = (self._raw[2] << 8) | self._raw[3]
-        if len(self._raw) < length:
-            return
-        frame, rest = bytes(self._raw[:length]), bytes(self._raw[length:])
-        self._raw.clear()
-        request = ConnectionRequest.decode(frame)
+        frame, rest = got
+        request = ConnectionRequest.decode(frame.data)
         self.requested = request.requested_protocols
         selected, failure = select_protocol(self.policy, request.requested_protocols)
         if failure is not None:
             self._send_raw(ConnectionConfirm(failure=int(failure)).encode())
             name = NegFailure(failure).name
-            self._failed(
-                "negotiation", f"failure:{name}", f"answered RDP_NEG_FAILURE {name}", reset=False
-            )
+            self._fail("negotiation", f"failure:{name}", f"answered RDP_NEG_FAILURE {name}")
             return
         assert selected is not None
         self.selected = int(selected)
         if self.selected == 0:
             self._send_raw(ConnectionConfirm(selected_protocol=0).encode())
-            self._failed(
-                "negotiation",
-                "rdp_security",
-                "standard RDP security selected; it is not emulated",
-                reset=False,
-            )
+            self._fail("negotiation", "rdp_security",
+                       "standard RDP security selected; it is not emulated")
             return
-        self._send_raw(
-            ConnectionConfirm(
-                selected_protocol=self.selected, flags=EXTENDED_CLIENT_DATA_SUPPORTED
-            ).encode()
-        )
-        self._complete(
-            "negotiation",
-            requested=describe_protocols(self.requested or 0),
-            selected=describe_protocols(self.selected),
-            cookie=request.cookie,
-        )
+        self._send_raw(ConnectionConfirm(selected_protocol=self.selected,
+                                         flags=EXTENDED_CLIENT_DATA_SUPPORTED).encode())
+        self._complete("negotiation", requested=describe_protocols(self.requested or 0),
+                       selected=describe_protocols(self.selected), cookie=request.cookie)
         self._start_tls()
         if rest:
-            self.receive_data(rest)
+            self._receive(rest)
 
     # -- TLS -----------------------------------------------------------------------------------
 
     def _start_tls(self) -> None:
-        self.stage = "tls"
         if self.policy.load_credential is None:
             self._credential_error = CredentialUnavailable("no certificate configured")
         else:
             try:
                 credential = self.policy.load_credential()
-                ctx = server_context(
-                    credential.cert_pem,
-                    credential.key_pem,
-                    self.policy.tls_min,
-                    self.policy.tls_max,
-                )
-                from cryptography import x509
-
+                ctx = server_context(credential.cert_pem, credential.key_pem,
+                                     self.policy.tls_min, self.policy.tls_max)
                 cert = x509.load_pem_x509_certificate(credential.cert_pem)
                 self._public_key = subject_public_key(cert)
                 self._tls = TlsEndpoint(ctx, server_side=True)
-                self._phase = "tls"
+                self._move(_S.TLS)
                 return
             except CredentialUnavailable as exc:
                 self._credential_error = exc
             except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
                 self._credential_error = CredentialUnavailable(f"TLS credential unusable: {exc}")
-        self._phase = "tls_abort"
+        self._move(_S.TLS_ABORT)
 
     def _on_client_hello(self) -> None:
         """Schannel cannot acquire its credential: it aborts once the ClientHello arrives."""
         err = self._credential_error
         reason = err.reason if err else "no credential"
         status = err.status if err else "0x8009030D"
-        self._emit(
-            ev.HostLog(
-                "A fatal error occurred when attempting to access the TLS server credential "
-                f"private key. The error code returned from the cryptographic module is {status}.",
-                err.event_id if err else 36870,
-                {"reason": reason},
-            )
-        )
-        self._failed("tls", "credential_unavailable", reason, reset=True)
+        self._emit(ev.HostLog(
+            "A fatal error occurred when attempting to access the TLS server credential "
+            f"private key. The error code returned from the cryptographic module is {status}.",
+            err.event_id if err else 36870, {"reason": reason}))
+        self._fail("tls", "credential_unavailable", reason, reset=True)
 
     def _on_tls(self) -> None:
         assert self._tls is not None
@@ -203,9 +164,8 @@ class ServerConnection(Endpoint):
             if not done:
                 return
             info = self._tls.info
-            self._complete(
-                "tls", version=info.version if info else "?", cipher=info.cipher if info else "?"
-            )
+            self._complete("tls", version=info.version if info else "?",
+                           cipher=info.cipher if info else "?")
             if self.selected is not None and self.selected & (Protocol.HYBRID | Protocol.HYBRID_EX):
                 self._start_credssp()
             else:
@@ -218,46 +178,28 @@ class ServerConnection(Endpoint):
     # -- CredSSP -------------------------------------------------------------------------------
 
     def _start_credssp(self) -> None:
-        self.stage = "credssp"
-        self._phase = "credssp"
+        self._move(_S.CREDSSP)
         p = self.policy
-        acceptor = NtlmAcceptor(
-            p.users,
-            nb_domain=p.domain,
-            nb_computer=p.computer_name,
-            dns_domain=p.dns_domain,
-            dns_computer=f"{p.computer_name.lower()}.{p.dns_domain}",
-            clock=lambda: time.time() + p.clock_offset,
-        )
-        self._credssp = CredSspServer(
-            acceptor,
-            version=p.credssp_version,
-            oracle_policy=p.allow_encryption_oracle,
-            public_key=self._public_key,
-        )
+        acceptor = host_acceptor(p.users, domain=p.domain, computer_name=p.computer_name,
+                                 dns_domain=p.dns_domain, clock_offset=p.clock_offset)
+        self._credssp = CredSspServer(acceptor, version=p.credssp_version,
+                                      oracle_policy=p.allow_encryption_oracle,
+                                      public_key=self._public_key)
 
     def _on_plaintext(self, data: bytes) -> None:
-        if self._phase == "credssp":
+        if self.phase is _S.CREDSSP:
+            assert self._credssp is not None
             self._plain += data
-            self._on_credssp_bytes()
+            self._pump_credssp(self._credssp, self._credssp_done, _S.CREDSSP)
         elif self._session is not None:
             self._session.receive(data)
-            self._pump_session()
-
-    def _on_credssp_bytes(self) -> None:
-        assert self._credssp is not None
-        self._pump_credssp(self._credssp, self._credssp_done)
 
     def _credssp_done(self) -> None:
         assert self._credssp is not None
         creds = self._credssp.credentials
         self.user = getattr(creds, "user_name", None) or self._credssp.user
-        self._complete(
-            "credssp",
-            user=self.user,
-            version=self._credssp.negotiated_version,
-            client_version=self._credssp.client_version,
-        )
+        self._complete("credssp", user=self.user, version=self._credssp.negotiated_version,
+                       client_version=self._credssp.client_version)
         if self.selected is not None and self.selected & Protocol.HYBRID_EX:
             self._send(EARLY_AUTH_SUCCESS)
         rest = bytes(self._plain)
@@ -269,10 +211,10 @@ class ServerConnection(Endpoint):
     # -- MCS and later -------------------------------------------------------------------------
 
     def _start_session(self) -> None:
-        self.stage = "mcs"
-        self._phase = "session"
+        self._move(_S.MCS_CONNECT)
         p = self.policy
         self._session = ServerSession(
+            self.link,
             selected_protocol=self.selected or 0,
             requested_protocols=self.requested or 0,
             width=p.desktop_width,
@@ -280,14 +222,3 @@ class ServerConnection(Endpoint):
             burst_bytes=p.update_burst_bytes,
             deny_error_info=p.deny_error_info,
         )
-
-    def _pump_session(self) -> None:
-        assert self._session is not None
-        out = self._session.data_to_send()
-        if out:
-            self._send(out)
-        for event in self._session.events():
-            self._emit(event)
-        self.stage = self._session.stage
-        if self._session.should_close:
-            self._close(self._session.close_reason or "closed by host", reset=False)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from . import events as ev
 from .capabilities import client_capabilities
 from .errinfo import error_info_name
+from .errors import ProtocolFailure
 from .fastpath import FastPathOutputPdu, FastPathReassembler
 from .gcc import ClientCoreData, ClientData, ClientNetworkData
 from .info import ClientInfoPdu, ExtendedInfoPacket, InfoPacket
@@ -26,6 +27,7 @@ from .mcs import (
     SendDataRequest,
     decode_domain_pdu,
 )
+from .phases import ClientPhase
 from .session_common import SessionBase, is_license_pdu, mcs_frame, mcs_payload
 from .share import (
     CTRLACTION_COOPERATE,
@@ -48,18 +50,22 @@ from .updates import BitmapUpdate
 
 if TYPE_CHECKING:
     from .client import ClientConfig
+    from .endpoint import SessionLink
+
+_C = ClientPhase
 
 _FINALISATION_NEEDED = frozenset({"synchronize", "cooperate", "granted", "fontmap"})
 
 
-class ClientSession(SessionBase):
+class ClientSession(SessionBase[ClientPhase]):
     """The stages from `mcs` to `finalisation`, then update counting."""
 
-    def __init__(self, config: ClientConfig, selected_protocol: int) -> None:
-        super().__init__()
+    def __init__(self, link: SessionLink[ClientPhase], config: ClientConfig,
+                 selected_protocol: int) -> None:
+        super().__init__(link)
         self.config = config
         self.selected_protocol = selected_protocol
-        self.stage = "mcs"
+        self.error_info: int | None = None  # the last non-zero Set Error Info code
         self._io_channel = 1003
         self._user_id = 0
         self._to_join: list[int] = []
@@ -67,14 +73,10 @@ class ClientSession(SessionBase):
         self._share_id = 0
         self._final_seen: set[str] = set()
         self._fastpath = FastPathReassembler()
-        self._phase = "connect_response"
+        self._machine.move(_C.MCS_CONNECT)
         self._send_connect_initial()
 
     # -- surface for ClientConnection ----------------------------------------------------------
-
-    @property
-    def finished(self) -> bool:
-        return self.stage == "closed"
 
     def refresh_rect(self) -> bytes:
         area = Rect16(0, 0, self.config.desktop_width - 1, self.config.desktop_height - 1)
@@ -89,13 +91,14 @@ class ClientSession(SessionBase):
         pdu = DataPdu(body, self._share_id, self._user_id).encode()  # type: ignore[arg-type]
         return mcs_frame(SendDataRequest(self._user_id, self._io_channel, pdu).encode())
 
-    def _complete(self, stage: str, next_stage: str, **detail: object) -> None:
-        self._events.append(ev.StageCompleted(stage, dict(detail)))
-        self.stage = next_stage
+    def _complete(self, stage: str, next_phase: ClientPhase | None = None,
+                  **detail: object) -> None:
+        self._emit(ev.StageCompleted(stage, dict(detail)))
+        if next_phase is not None:
+            self._machine.move(next_phase)
 
-    def _fail(self, event: str, reason: str, **detail: object) -> None:
-        self._events.append(ev.StageFailed(self.stage, event, reason, dict(detail)))
-        self.stage = "closed"
+    def _failure(self, stage: str, event: str, reason: str) -> ProtocolFailure:
+        return ProtocolFailure(stage, reason, event=event)
 
     # -- stages --------------------------------------------------------------------------------
 
@@ -114,12 +117,12 @@ class ClientSession(SessionBase):
             self._on_fastpath(frame.data)
             return
         payload = mcs_payload(frame)
-        if self._phase == "connect_response":
+        if self.phase is _C.MCS_CONNECT:
             self._on_connect_response(payload)
             return
         pdu = decode_domain_pdu(payload)
         if isinstance(pdu, DisconnectProviderUltimatum):
-            self._events.append(ev.HostLog(f"server sent MCS Disconnect Provider Ultimatum "
+            self._emit(ev.HostLog(f"server sent MCS Disconnect Provider Ultimatum "
                                            f"(reason {pdu.reason})"))
         elif isinstance(pdu, AttachUserConfirm):
             self._on_attach_confirm(pdu)
@@ -131,8 +134,8 @@ class ClientSession(SessionBase):
     def _on_connect_response(self, payload: bytes) -> None:
         response = ConnectResponse.decode(payload)
         if response.result != 0:
-            self._fail("connect_refused", f"MCS Connect Response result {response.result_name}")
-            return
+            raise self._failure("mcs", "connect_refused",
+                                f"MCS Connect Response result {response.result_name}")
         server = response.server_data
         net = server.network
         if net is not None:
@@ -143,19 +146,19 @@ class ClientSession(SessionBase):
             self._to_join.append(msg.mcs_channel_id)
         self._send_mcs(ErectDomainRequest().encode())
         self._send_mcs(AttachUserRequest().encode())
-        self._phase = "attach"
+        self._machine.move(_C.MCS_ATTACH)
 
     def _on_attach_confirm(self, pdu: AttachUserConfirm) -> None:
+        self._machine.expect(_C.MCS_ATTACH, what="Attach User Confirm")
         if pdu.result != 0 or pdu.initiator is None:
-            self._fail("attach_refused", f"Attach User Confirm result {pdu.result}")
-            return
+            raise self._failure("mcs", "attach_refused",
+                                f"Attach User Confirm result {pdu.result}")
         if pdu.initiator > 0xFFFF:  # UserId is DynamicChannelId (1001..65535)
-            self._fail("protocol_error", f"Attach User Confirm assigns user id {pdu.initiator}, "
-                       "outside 1001..65535")
-            return
+            raise self._failure("mcs", "protocol_error", "Attach User Confirm assigns user id "
+                                f"{pdu.initiator}, outside 1001..65535")
         self._user_id = pdu.initiator
         self._to_join = [self._user_id, self._io_channel, *self._to_join]
-        self._phase = "join"
+        self._machine.move(_C.MCS_JOIN)
         self._join_next()
 
     def _join_next(self) -> None:
@@ -163,35 +166,34 @@ class ClientSession(SessionBase):
             channel = self._to_join[0]
             self._send_mcs(ChannelJoinRequest(self._user_id, channel).encode())
             return
-        self._complete("mcs", "client_info", user_channel=self._user_id,
-                       io_channel=self._io_channel, channels=self._joined)
+        self._complete("mcs", user_channel=self._user_id, io_channel=self._io_channel,
+                       channels=self._joined)
         info = InfoPacket(domain=self.config.domain, user_name=self.config.username,
                           password=self.config.password,
                           extra=ExtendedInfoPacket(client_address="0.0.0.0"))
         self._send_io(ClientInfoPdu(info).encode())
-        self._complete("client_info", "licensing", user=self.config.username)
-        self._phase = "licensing"
+        self._complete("client_info", _C.LICENSING, user=self.config.username)
 
     def _on_join_confirm(self, pdu: ChannelJoinConfirm) -> None:
-        if not self._to_join or pdu.requested != self._to_join[0]:
-            self._fail("protocol_error", f"unexpected Channel Join Confirm for {pdu.requested}")
-            return
+        if self.phase is not _C.MCS_JOIN or not self._to_join or \
+                pdu.requested != self._to_join[0]:
+            raise self._failure("mcs", "protocol_error",
+                                f"unexpected Channel Join Confirm for {pdu.requested}")
         if pdu.result != 0:
-            self._fail("join_refused", f"Channel Join Confirm result {pdu.result} for "
-                       f"channel {pdu.requested}")
-            return
+            raise self._failure("mcs", "join_refused", f"Channel Join Confirm result "
+                                f"{pdu.result} for channel {pdu.requested}")
         self._joined.append(self._to_join.pop(0))
         self._join_next()
 
     def _on_io_data(self, data: bytes) -> None:
-        if self._phase == "licensing" and is_license_pdu(data):
+        if self.phase is _C.LICENSING and is_license_pdu(data):
             license_pdu = LicensePdu.decode(data)
             if license_pdu.is_valid_client:
-                self._complete("licensing", "capabilities", answer="STATUS_VALID_CLIENT")
-                self._phase = "capabilities"
+                self._complete("licensing", _C.CAPABILITIES, answer="STATUS_VALID_CLIENT")
             else:
-                self._fail("licensing_not_emulated", "server started a licensing exchange "
-                           f"(message {license_pdu.msg_type:#x})")
+                raise self._failure("licensing", "licensing_not_emulated",
+                                    "server started a licensing exchange "
+                                    f"(message {license_pdu.msg_type:#x})")
             return
         for pdu in decode_share_pdus(data):
             self._on_share_pdu(pdu)
@@ -200,23 +202,23 @@ class ClientSession(SessionBase):
         if isinstance(pdu, DemandActivePdu):
             self._on_demand_active(pdu)
         elif isinstance(pdu, DeactivateAllPdu):
-            self._events.append(ev.HostLog("server sent Deactivate All"))
+            self._emit(ev.HostLog("server sent Deactivate All"))
         elif isinstance(pdu, DataPdu):
             self._on_data_pdu(pdu)
 
     def _on_demand_active(self, pdu: DemandActivePdu) -> None:
-        if self._phase == "licensing":
+        if self.phase is _C.LICENSING:
             # Windows always licenses first; accept a server that does not, as FreeRDP does.
-            self._complete("licensing", "capabilities", answer="none (server skipped licensing)")
+            self._complete("licensing", _C.CAPABILITIES, answer="none (server skipped licensing)")
+        self._machine.expect(_C.CAPABILITIES, what="Demand Active")
         self._share_id = pdu.share_id
         caps = client_capabilities(self.config.desktop_width, self.config.desktop_height)
         from .share import ConfirmActivePdu
 
         confirm = ConfirmActivePdu(self._share_id, caps, pdu_source=self._user_id)
         self._send_io(confirm.encode())
-        self._complete("capabilities", "finalisation", share_id=f"{pdu.share_id:#x}",
+        self._complete("capabilities", _C.FINALISATION, share_id=f"{pdu.share_id:#x}",
                        server_capability_sets=len(pdu.capabilities))
-        self._phase = "finalisation"
         self._out.append(self._data_pdu(Synchronize(MCS_SERVER_CHANNEL_ID)))
         self._out.append(self._data_pdu(Control(CTRLACTION_COOPERATE)))
         self._out.append(self._data_pdu(Control(CTRLACTION_REQUEST_CONTROL)))
@@ -226,15 +228,16 @@ class ClientSession(SessionBase):
         body = pdu.body
         if isinstance(body, SetErrorInfo):
             if body.error_info:
-                self._events.append(ev.ErrorInfoReceived(body.error_info,
-                                                         error_info_name(body.error_info)))
+                self.error_info = body.error_info
+                self._emit(ev.ErrorInfoReceived(body.error_info,
+                                                error_info_name(body.error_info)))
             return
         if isinstance(body, BitmapUpdate):
-            self._events.append(ev.UpdateReceived("slow-path bitmap", body.byte_count))
+            self._emit(ev.UpdateReceived("slow-path bitmap", body.byte_count))
             return
-        if self._phase != "finalisation":
+        if self.phase is not _C.FINALISATION:
             if body.PDUTYPE2 == 2:  # PDUTYPE2_UPDATE of another kind (orders, palette, sync)
-                self._events.append(ev.UpdateReceived("slow-path update", len(body.encode())))
+                self._emit(ev.UpdateReceived("slow-path update", len(body.encode())))
             return
         if isinstance(body, Synchronize):
             self._final_seen.add("synchronize")
@@ -245,14 +248,13 @@ class ClientSession(SessionBase):
         elif isinstance(body, FontMap):
             self._final_seen.add("fontmap")
         if self._final_seen >= _FINALISATION_NEEDED:
-            self._complete("finalisation", "usable", received=sorted(self._final_seen))
-            self._phase = "active"
+            self._complete("finalisation", _C.ACTIVE, received=sorted(self._final_seen))
 
     def _on_fastpath(self, data: bytes) -> None:
         pdu = FastPathOutputPdu.decode(data)
         if pdu.encrypted is not None:
-            self._events.append(ev.UpdateReceived("fast-path (encrypted)", len(data)))
+            self._emit(ev.UpdateReceived("fast-path (encrypted)", len(data)))
             return
         for update in self._fastpath.feed(pdu):
-            self._events.append(ev.UpdateReceived(f"fast-path code {update.update_code}",
+            self._emit(ev.UpdateReceived(f"fast-path code {update.update_code}",
                                                   len(update.data)))

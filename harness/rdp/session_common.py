@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING, Generic
 
-from . import events as ev
+from .phases import P
 from .share import PDUTYPE_DATAPDU, SEC_LICENSE_PKT
 from .tpkt import Frame, FrameBuffer
 from .x224 import decode_data, encode_data
+
+if TYPE_CHECKING:
+    from .endpoint import SessionLink
 
 SHARE_ID = 0x000103EA  # the shareId Windows servers use
 
@@ -40,13 +43,17 @@ class FramedStream:
         return frames
 
 
-class SessionBase:
-    """Output, events and framing shared by ClientSession and ServerSession."""
+class SessionBase(Generic[P]):
+    """Output and framing shared by ClientSession and ServerSession; the phase machine and the
+    event queue are the connection's (`link`). A failure is raised (ProtocolFailure or another
+    RdpError) and ends in the connection's one failure path; a plain close uses `link.close`."""
 
-    def __init__(self) -> None:
+    def __init__(self, link: SessionLink[P]) -> None:
+        self.link = link
+        self._machine = link.machine
+        self._emit = link.emit
         self._stream = FramedStream()
         self._out: list[bytes] = []
-        self._events: list[ev.Event] = []
 
     @property
     def pending_bytes(self) -> int:
@@ -54,22 +61,17 @@ class SessionBase:
         return self._stream.buffer.pending
 
     @property
-    def finished(self) -> bool:
-        """True once the session failed or closed: later frames are ignored."""
-        raise NotImplementedError
+    def phase(self) -> P:
+        return self._machine.phase
 
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)
         self._out.clear()
         return out
 
-    def events(self) -> Iterator[ev.Event]:
-        while self._events:
-            yield self._events.pop(0)
-
     def receive(self, data: bytes) -> None:
         for frame in self._stream.feed(data):
-            if self.finished:
+            if self._machine.closed:
                 return
             self._on_frame(frame)
 

@@ -3,8 +3,11 @@ Demand Active, finalisation, then graphics bursts. Sans-IO, driven by ServerConn
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import events as ev
 from .capabilities import server_capabilities
+from .errors import ProtocolFailure
 from .fastpath import FASTPATH_ACTION_FASTPATH
 from .gcc import (
     ServerCoreData,
@@ -31,6 +34,7 @@ from .mcs import (
     assign_channel_ids,
     decode_domain_pdu,
 )
+from .phases import ServerPhase
 from .session_common import SHARE_ID, SessionBase, mcs_payload
 from .share import (
     CTRLACTION_COOPERATE,
@@ -53,32 +57,31 @@ from .share import (
 )
 from .tpkt import Frame
 
+if TYPE_CHECKING:
+    from .endpoint import SessionLink
+
+_S = ServerPhase
+
 _ = FASTPATH_ACTION_FASTPATH  # fast-path frames from the client are input events: ignored
 
 
-class ServerSession(SessionBase):
+class ServerSession(SessionBase[ServerPhase]):
     """The server's stages from `mcs` to `finalisation`, then bursts of bitmap updates."""
 
-    def __init__(self, *, selected_protocol: int, requested_protocols: int, width: int,
-                 height: int, burst_bytes: int, deny_error_info: int | None) -> None:
+    def __init__(self, link: SessionLink[ServerPhase], *, selected_protocol: int,
+                 requested_protocols: int, width: int, height: int, burst_bytes: int,
+                 deny_error_info: int | None) -> None:
+        super().__init__(link)
         self.selected_protocol = selected_protocol
         self.requested_protocols = requested_protocols
         self.width, self.height = width, height
         self.burst_bytes = burst_bytes
         self.deny_error_info = deny_error_info
-        super().__init__()
-        self.stage = "mcs"
-        self.should_close = False
-        self.close_reason: str | None = None
         self.user: str | None = None
+        self.io_joined = False  # the client joined the I/O channel (Client Info may follow)
         self._user_id = 0
         self._expected_joins: set[int] = set()
         self._io_channel = 1003
-        self._phase = "connect_initial"
-
-    @property
-    def finished(self) -> bool:
-        return self.should_close
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -89,14 +92,11 @@ class ServerSession(SessionBase):
     def _send_data(self, body: object) -> None:
         self._send_io(DataPdu(body, SHARE_ID, MCS_SERVER_CHANNEL_ID).encode())  # type: ignore[arg-type]
 
-    def _complete(self, stage: str, next_stage: str, **detail: object) -> None:
-        self._events.append(ev.StageCompleted(stage, dict(detail)))
-        self.stage = next_stage
-
-    def _fail(self, event: str, reason: str) -> None:
-        self._events.append(ev.StageFailed(self.stage, event, reason))
-        self.should_close = True
-        self.close_reason = reason
+    def _complete(self, stage: str, next_phase: ServerPhase | None = None,
+                  **detail: object) -> None:
+        self._emit(ev.StageCompleted(stage, dict(detail)))
+        if next_phase is not None:
+            self._machine.move(next_phase)
 
     # -- stages --------------------------------------------------------------------------------
 
@@ -104,7 +104,7 @@ class ServerSession(SessionBase):
         if frame.fastpath:
             return  # fast-path input (mouse, keyboard, sync) after activation
         payload = mcs_payload(frame)
-        if self._phase == "connect_initial":
+        if self.phase is _S.MCS_CONNECT:
             self._on_connect_initial(payload)
             return
         pdu = decode_domain_pdu(payload)
@@ -117,15 +117,14 @@ class ServerSession(SessionBase):
         elif isinstance(pdu, SendDataRequest):
             self._on_client_data(pdu)
         elif isinstance(pdu, DisconnectProviderUltimatum):
-            self.should_close = True
-            self.close_reason = "client sent Disconnect Provider Ultimatum"
+            self.link.close("client sent Disconnect Provider Ultimatum")
 
     def _on_connect_initial(self, payload: bytes) -> None:
         initial = ConnectInitial.decode(payload)
         client = initial.client_data
         if client.core is None:
-            self._fail("protocol_error", "Connect Initial without client core data")
-            return
+            raise ProtocolFailure("mcs", "Connect Initial without client core data",
+                                  event="protocol_error")
         check_selected_protocol(client.core, self.selected_protocol)
         channels = assign_channel_ids(len(client.channels), client.message_channel is not None)
         self._io_channel = channels.io_channel
@@ -139,8 +138,8 @@ class ServerSession(SessionBase):
             message_channel=message,
         )
         self._send_mcs(ConnectResponse.from_server_data(server).encode())
-        self._phase = "domain"
-        self._events.append(ev.HostLog("MCS Connect Initial accepted", None,
+        self._machine.move(_S.MCS_DOMAIN)
+        self._emit(ev.HostLog("MCS Connect Initial accepted", None,
                                        {"channels": [c.name for c in client.channels]}))
 
     def _on_join(self, pdu: ChannelJoinRequest) -> None:
@@ -150,38 +149,37 @@ class ServerSession(SessionBase):
                                           pdu.channel_id if ok else None).encode())
         self._expected_joins.discard(pdu.channel_id)
         if ok and pdu.channel_id == self._io_channel:
-            self._phase = "joined"
+            self.io_joined = True
 
     def _on_client_data(self, pdu: SendDataRequest) -> None:
         if pdu.channel_id != self._io_channel:
             return  # static virtual channel traffic: none is emulated
         data = pdu.user_data
-        if self.stage in ("mcs", "client_info") and len(data) >= 2 and \
+        if self.phase is _S.MCS_DOMAIN and len(data) >= 2 and \
                 int.from_bytes(data[:2], "little") & SEC_INFO_PKT:
             self._on_client_info(ClientInfoPdu.decode(data))
             return
         for share in decode_share_pdus(data):
             if isinstance(share, ConfirmActivePdu):
-                self._complete("capabilities", "finalisation",
+                self._complete("capabilities", _S.FINALISATION,
                                client_capability_sets=len(share.capabilities))
             elif isinstance(share, DataPdu):
                 self._on_data_pdu(share)
 
     def _on_client_info(self, info: ClientInfoPdu) -> None:
-        self._complete("mcs", "client_info")
+        self._complete("mcs")
         self.user = info.info.user_name
-        self._complete("client_info", "licensing", user=info.info.user_name,
+        self._complete("client_info", _S.LICENSING, user=info.info.user_name,
                        domain=info.info.domain)
         if self.deny_error_info is not None:
             self._send_data(SetErrorInfo(self.deny_error_info))
             self._send_mcs(DisconnectProviderUltimatum().encode())
-            self._events.append(ev.HostLog(
+            self._emit(ev.HostLog(
                 f"connection denied with error info {self.deny_error_info:#x}", None))
-            self.should_close = True
-            self.close_reason = f"denied (error info {self.deny_error_info:#x})"
+            self.link.close(f"denied (error info {self.deny_error_info:#x})")
             return
         self._send_io(LicensePdu.valid_client().encode())
-        self._complete("licensing", "capabilities", answer="STATUS_VALID_CLIENT")
+        self._complete("licensing", _S.CAPABILITIES, answer="STATUS_VALID_CLIENT")
         caps = server_capabilities(self.width, self.height)
         self._send_io(DemandActivePdu(SHARE_ID, caps).encode())
 
@@ -193,7 +191,7 @@ class ServerSession(SessionBase):
             self._send_data(Control(CTRLACTION_GRANTED_CONTROL, self._user_id,
                                     MCS_SERVER_CHANNEL_ID))
             self._send_data(FontMap())
-            self._complete("finalisation", "usable")
+            self._complete("finalisation", _S.ACTIVE)
             self._burst()
         elif isinstance(body, RefreshRect):
             self._burst()

@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ProtocolFailure
+from .errors import ProtocolFailure, RdpError
 
 TLS_VERSIONS = {
     "TLSv1": ssl.TLSVersion.TLSv1,
@@ -92,6 +92,10 @@ class TlsInfo:
     peer_cert_der: bytes | None
 
 
+class TlsRecordError(RdpError):
+    """A TLS record that does not decrypt after the handshake: the peer's stage fails, not TLS."""
+
+
 class TlsEndpoint:
     """One side of a TLS session driven entirely through memory buffers."""
 
@@ -151,6 +155,8 @@ class TlsEndpoint:
             except ssl.SSLZeroReturnError:
                 break
             except (ssl.SSLError, OSError) as exc:
+                if self.handshake_done:  # a corrupt record later: the stage reached fails
+                    raise TlsRecordError(f"TLS record: {_describe_ssl_error(exc)}") from exc
                 raise ProtocolFailure("tls", _describe_ssl_error(exc)) from exc
             if not data:
                 break

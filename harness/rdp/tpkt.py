@@ -76,6 +76,12 @@ class FrameBuffer:
         """Bytes of an incomplete frame still waiting for the rest."""
         return len(self._buf)
 
+    def take_all(self) -> bytes:
+        """Everything buffered (the bytes after the last whole frame), leaving it empty."""
+        rest = bytes(self._buf)
+        self._buf.clear()
+        return rest
+
     def next_frame(self) -> Frame | None:
         length = frame_length(self._buf)
         if length is None or len(self._buf) < length:

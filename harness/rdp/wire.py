@@ -77,6 +77,14 @@ class Reader:
     def u64le(self) -> int:
         return self._unpack("<Q", 8)
 
+    def claim(self, n: int, maximum: int, field: str = "length") -> int:
+        """Check a length read from the input against its budget and against what is left,
+        before anything is buffered or allocated for it; returns n."""
+        if n < 0 or n > maximum:
+            raise self.fail(f"{field} {n} is over the {maximum}-byte maximum")
+        self.need(n)
+        return n
+
     def sub(self, n: int, what: str | None = None) -> Reader:
         """A reader over the next n bytes, consumed from this one."""
         return Reader(self.bytes(n), what or self.what)

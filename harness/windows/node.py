@@ -256,6 +256,8 @@ class WindowsNode:
                 deny_error_info=ERRINFO_SERVER_DENIED_CONNECTION
                 if self.connection_limit_reached() else None,
                 os_build=f"{self.profile.product} ({self.profile.build})",
+                max_outstanding_connections=int(self._listener.get(
+                    "max_outstanding", self.profile.max_outstanding_connections)),
                 # reconnected to the user's hung session: logon works, nothing is ever drawn
                 **({"update_burst_bytes": 0}
                    if self.sessions.hung_session_of(list(self.users)) else {}),

@@ -128,7 +128,7 @@ def test_host_prints_its_address_and_stops_on_signal(sig: signal.Signals, tmp_pa
 def test_host_bad_listen_address_is_a_usage_error() -> None:
     run = rdplab("host", "--listen", "nonsense")
     assert run.returncode == 2
-    assert "--listen 'nonsense': expected ADDR:PORT" in run.stderr
+    assert "--listen: 'nonsense': expected ADDR:PORT" in run.stderr
 
 
 def test_host_user_without_password_variable_is_a_usage_error() -> None:

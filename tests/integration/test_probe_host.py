@@ -26,6 +26,7 @@ from harness.probe.runner import ProbeOptions, ProbeTarget, run_probe
 from harness.rdp import events as ev
 from harness.rdp import server as server_module
 from harness.rdp.events import STAGES
+from harness.rdp.phases import ServerPhase
 from tests.helpers import PASSWORD, USER, broken_key_policy, policy_for, running_host
 
 pytestmark = pytest.mark.timeout(60)
@@ -355,8 +356,15 @@ class _SilentAfter(server_module.ServerConnection):
 
     after = "joined"
 
+    def _deaf(self) -> bool:
+        if self._session is None:
+            return False
+        if self.after == "connect_initial":
+            return self.phase is ServerPhase.MCS_CONNECT
+        return self.phase is ServerPhase.MCS_DOMAIN and self._session.io_joined
+
     def _on_plaintext(self, data: bytes) -> None:
-        if self._session is not None and self._session._phase == self.after:
+        if self._deaf():
             return  # deaf and mute: the TCP connection stays open, nothing more is answered
         super()._on_plaintext(data)
 
