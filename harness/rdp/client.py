@@ -53,6 +53,10 @@ class ClientConfig:
     client_name: str = "RDPLAB-PROBE"
     desktop_width: int = 1024
     desktop_height: int = 768
+    # Standard RDP Security when the server selects it (mstsc, FreeRDP and rdesktop all do)
+    rdp_security: bool = True
+    # TS_UD_CS_SEC encryptionMethods: 40 | 128 | 56-bit | FIPS, as mstsc sends (0x1B)
+    encryption_methods: int = 0x1B
 
 
 def _tls_event(reason: str) -> str:
@@ -108,6 +112,8 @@ class ClientConnection(Endpoint[ClientPhase]):
     def _receive(self, data: bytes) -> None:
         if not data:
             self._on_eof()
+        elif self._tls is None and self._session is not None:  # Standard RDP Security
+            self._on_plaintext(data)
         elif self._tls is None:
             self._on_raw(data)
         else:
@@ -158,10 +164,16 @@ class ClientConnection(Endpoint[ClientPhase]):
         self.selected_protocol = selected
         self._complete("negotiation", requested=describe_protocols(self.config.requested_protocols),
                        selected=describe_protocols(selected))
-        if selected == 0 or not selected & self.config.requested_protocols & 0xB:
-            self._fail("negotiation", "rdp_security",
-                       f"server selected {describe_protocols(selected)}: standard RDP security "
-                       "is not emulated")
+        if selected == 0:  # Standard RDP Security (MS-RDPBCGR 5.3): MCS follows, no TLS
+            if not self.config.rdp_security:
+                self._fail("negotiation", "rdp_security",
+                           "server selected standard RDP security, which this client refuses")
+                return
+            self._start_session(leftover=rest)
+            return
+        if not selected & self.config.requested_protocols & 0xB:
+            self._fail("negotiation", "protocol_error",
+                       f"server selected {describe_protocols(selected)}, which was not offered")
             return
         self._move(_C.TLS)
         ctx = _client_context(self.config.tls_min, self.config.tls_max)

@@ -77,6 +77,8 @@ class ServerConnection(Endpoint[ServerPhase]):
             self._on_raw(data)
         elif phase is _S.TLS_ABORT:
             self._on_client_hello()
+        elif self._tls is None and self._session is not None:  # Standard RDP Security
+            self._on_plaintext(data)
         elif self._tls is not None:
             self._tls.feed(data)
             self._on_tls()
@@ -109,10 +111,13 @@ class ServerConnection(Endpoint[ServerPhase]):
             return
         assert selected is not None
         self.selected = int(selected)
-        if self.selected == 0:
+        if self.selected == 0:  # Standard RDP Security (MS-RDPBCGR 5.3): no TLS, MCS follows
             self._send_raw(ConnectionConfirm(selected_protocol=0).encode())
-            self._fail("negotiation", "rdp_security",
-                       "standard RDP security selected; it is not emulated")
+            self._complete("negotiation", requested=describe_protocols(self.requested or 0),
+                           selected=describe_protocols(0), cookie=request.cookie)
+            self._start_session()
+            if rest:
+                self._receive(rest)
             return
         self._send_raw(ConnectionConfirm(selected_protocol=self.selected,
                                          flags=EXTENDED_CLIENT_DATA_SUPPORTED).encode())
@@ -221,4 +226,5 @@ class ServerConnection(Endpoint[ServerPhase]):
             height=p.desktop_height,
             burst_bytes=p.update_burst_bytes,
             deny_error_info=p.deny_error_info,
+            encryption_level=p.min_encryption_level if self.selected == 0 else None,
         )

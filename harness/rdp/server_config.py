@@ -40,6 +40,9 @@ class ServerConfig:
 
     security_layer: int = SECURITY_LAYER_NEGOTIATE
     user_authentication: bool = True  # NLA required
+    # MinEncryptionLevel under RDP-Tcp: 1 low, 2 client compatible, 3 high, 4 FIPS (Standard
+    # RDP Security only; under TLS the Server Security Data says method 0, level 0)
+    min_encryption_level: int = 2
     tls_min: str = "TLSv1.2"  # names as in ssl.TLSVersion
     tls_max: str = "TLSv1.3"
     # Called at each connection; raises CredentialUnavailable when the key store is broken.

@@ -247,6 +247,7 @@ class WindowsNode:
             return HostPolicy(
                 security_layer=derive.security_layer(self.registry),
                 user_authentication=derive.user_authentication(self.registry),
+                min_encryption_level=derive.min_encryption_level(self.registry),
                 tls_min=versions[0], tls_max=versions[-1],
                 load_credential=self.served_credential,
                 credssp_version=int(features["credssp_version"]),
