@@ -1,18 +1,18 @@
 """Where a probe's result is not yet faithful: the cell says "not emulated", never passes.
 
-Standard RDP Security (SecurityLayer 0) is not served yet: a host that selects it ends the probe
-at negotiation/rdp_security, and a host that answers SSL_NOT_ALLOWED_BY_SERVER would have a
-real client retry with it (rdp-facts §3, §11). Both are not a result the lab can stand behind.
+A host that allows only Standard RDP Security (SecurityLayer 0) answers a client that requests
+TLS or CredSSP with SSL_NOT_ALLOWED_BY_SERVER; a real client then connects again offering
+Standard RDP Security (xfreerdp without /sec does, tests/system; mstsc is [open], rdp-facts
+§11). The probe does not make that second connection yet, so its failure is not what the user
+sees.
 """
 
 from __future__ import annotations
 
 UNSERVED = {
-    "negotiation/rdp_security": "the host selected Standard RDP Security (SecurityLayer 0), "
-                                "which the lab does not serve yet (issue 9)",
     "negotiation/failure:SSL_NOT_ALLOWED_BY_SERVER":
-        "the host allows only Standard RDP Security (SecurityLayer 0); a real client retries "
-        "with it, which the lab does not serve yet (issue 9)",
+        "the host allows only Standard RDP Security (SecurityLayer 0); a real client connects "
+        "again with it, which the probe does not do yet",
 }
 
 
