@@ -22,6 +22,7 @@ from ..rdp import events as ev
 from ..rdp.certverify import load_trust_anchors
 from ..rdp.client import ClientConfig, ClientConnection
 from ..rdp.errors import RdpError
+from .kerberos import KerberosClient
 from .profiles import ClientProfile
 from .result import Failure, ProbeResult, StageRecord
 
@@ -78,6 +79,7 @@ class ProbeOptions:
     resolve: Resolver | None = None
     usable_window: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    kerberos: KerberosClient | None = None  # a domain client's realm (the lab's KDC)
 
 
 def _classify_connect_error(exc: OSError) -> str:
@@ -162,6 +164,13 @@ def _client_config(target: ProbeTarget, options: ProbeOptions) -> ClientConfig:
         trust_anchors=load_trust_anchors(trust),
         target_name=target.host,
         clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=options.clock_offset),
+        credssp_package=profile.credssp_package,
+        kerberos=(
+            options.kerberos.mechanism(target.username, target.password, target.host)
+            if options.kerberos is not None and profile.credssp_package == "negotiate"
+            and profile.os_security  # the machine's own Kerberos: mstsc on a domain member
+            else None
+        ),
     )
 
 

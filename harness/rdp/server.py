@@ -14,6 +14,7 @@ from . import events as ev
 from .certverify import subject_public_key
 from .credssp import CredSspFailure, CredSspServer
 from .endpoint import Endpoint
+from .kerberos import KerberosAcceptor
 from .ntlm import host_acceptor
 from .phases import ServerPhase, server_machine
 from .server_config import (
@@ -187,9 +188,12 @@ class ServerConnection(Endpoint[ServerPhase]):
         p = self.policy
         acceptor = host_acceptor(p.users, domain=p.domain, computer_name=p.computer_name,
                                  dns_domain=p.dns_domain, clock_offset=p.clock_offset)
+        keytab = p.kerberos_keytab
         self._credssp = CredSspServer(acceptor, version=p.credssp_version,
                                       oracle_policy=p.allow_encryption_oracle,
-                                      public_key=self._public_key)
+                                      public_key=self._public_key,
+                                      kerberos=(lambda: KerberosAcceptor(keytab)) if keytab
+                                      else None)
 
     def _on_plaintext(self, data: bytes) -> None:
         if self.phase is _S.CREDSSP:
@@ -204,7 +208,8 @@ class ServerConnection(Endpoint[ServerPhase]):
         creds = self._credssp.credentials
         self.user = getattr(creds, "user_name", None) or self._credssp.user
         self._complete("credssp", user=self.user, version=self._credssp.negotiated_version,
-                       client_version=self._credssp.client_version)
+                       client_version=self._credssp.client_version,
+                       mechanism=self._credssp.mechanism, spnego=self._credssp.spnego)
         if self.selected is not None and self.selected & Protocol.HYBRID_EX:
             self._send(EARLY_AUTH_SUCCESS)
         rest = bytes(self._plain)

@@ -63,6 +63,8 @@ class ServerConfig:
     # refused with event 1006 (registry MaxOutstandingConnections, read at service start). The
     # socket driver (host/server.py) enforces it; the core never looks at it.
     max_outstanding_connections: int = 3000
+    # A domain member's TERMSRV/<fqdn> keys (keytab from the lab's KDC): Kerberos in SPNEGO.
+    kerberos_keytab: str | None = None
 
     @property
     def dns_computer(self) -> str:
