@@ -58,7 +58,6 @@ class RdpLab:
         self.lab: Lab = self._handle.__enter__()
         self._scripts = itertools.count(1)
         self._closed = False
-        self.client_program: str | None = None  # a fault may have the user run another client
 
     @property
     def backend(self) -> str:
@@ -88,8 +87,6 @@ class RdpLab:
                 raise NotEmulated(why, needs=requirement)
         effects = [apply_step(self.lab, step) for step in loaded.inject]
         self.lab.sync()
-        for effect in effects:
-            self.client_program = effect.client_program or self.client_program
         return [effect.line for effect in effects]
 
     def run(self, node: str, script_or_text: str | Path) -> ScriptResult:
@@ -116,7 +113,7 @@ class RdpLab:
         """Connect like the client would now (the lab's profile, or the client program a fault
         made the user run): `.ok`, `.symptom` ('stage/event'), `.codes` per profile."""
         if profile is None:
-            profile = self.client_program or self.default_profile or self.spec.profile
+            profile = self.lab.client_program or self.default_profile or self.spec.profile
         loaded = load_profile(profile) if isinstance(profile, str) else profile
         s = self.settings
         return self.lab.probe(bounded(loaded, s.stage_timeout), usable_window=s.usable_window,

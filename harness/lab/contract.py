@@ -174,6 +174,16 @@ class LabBackend(ABC):
     def apply_network_fault(self, action: str, args: dict[str, Any]) -> None:
         """A fault on the path between the nodes (NotEmulated where there is no such path)."""
 
+    @property
+    @abstractmethod
+    def client_program(self) -> str | None:
+        """The client profile the user runs now (the client machine's state: a fault may change
+        it, a remediation may change it back); None: the lab's deciding profile."""
+
+    @client_program.setter
+    @abstractmethod
+    def client_program(self, profile: str | None) -> None: ...
+
     @abstractmethod
     def run_remediation(self, remediation: Remediation) -> RemediationResult:
         """Run a remediation's script on its target nodes (PwshError, NotEmulated)."""

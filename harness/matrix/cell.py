@@ -33,6 +33,7 @@ from ..pwsh.remediation import Remediation
 from ..rdp.events import STAGES
 from ..scenario.actions import apply_step
 from ..scenario.catalog import Catalog, Fault, load_catalog
+from .fidelity import unserved
 from .journal import CellJournal, StageEntry
 from .realclient import compare_with_xfreerdp
 
@@ -322,15 +323,12 @@ def _reproduce(lab: LabBackend, ctx: _Context, journal: CellJournal) -> Reproduc
             st.status = "failed"
             raise CellStop("lab-error", f"baseline not clean: {base.symptom}")
 
-    client_program: str | None = None
     with journal.stage("inject") as st:
         marks = _marks(lab)
         lines = []
         try:
             for step in ctx.fault.inject:
-                effect = apply_step(lab, step)
-                lines.append(effect.line)
-                client_program = effect.client_program or client_program
+                lines.append(apply_step(lab, step).line)
         except FaultError as exc:
             raise CellStop("lab-error", f"injection failed: {exc}") from exc
         finally:
@@ -338,7 +336,7 @@ def _reproduce(lab: LabBackend, ctx: _Context, journal: CellJournal) -> Reproduc
         lab.sync()
         st.evidence["effects"] = _changes(lab, marks)
 
-    user_profile = load_profile(client_program) if client_program else ctx.decision
+    user_profile = _user_profile(lab, ctx.decision)
     seen = Reproduced(user_profile)
     with journal.stage("reproduce") as st:
         first = _probe(lab, user_profile, opts)
@@ -354,10 +352,18 @@ def _reproduce(lab: LabBackend, ctx: _Context, journal: CellJournal) -> Reproduc
             seen.codes[profile.name] = other.codes[profile.name]
         if opts.with_xfreerdp:
             seen.xfreerdp.append(compare_with_xfreerdp(lab, "reproduce", ctx.fault.id, ""))
+        if unserved(first.symptom):
+            raise CellStop("not-emulated", f"reproduce: {unserved(first.symptom)}")
         if first.symptom is None:
             st.status = "failed"
             raise CellStop("lab-error", f"the fault did not reproduce with {user_profile.name}")
     return seen
+
+
+def _user_profile(lab: LabBackend, decision: ClientProfile) -> ClientProfile:
+    """The client program the user runs now (the client machine's state: a fault may have
+    changed it, a remediation may change it back), else the profile that decides."""
+    return load_profile(lab.client_program) if lab.client_program else decision
 
 
 def _remediate_and_verify(lab: LabBackend, ctx: _Context, remediation: Remediation,
@@ -382,11 +388,14 @@ def _remediate_and_verify(lab: LabBackend, ctx: _Context, remediation: Remediati
         lab.sync()
 
     with journal.stage("verify") as st:
-        after = _probe(lab, seen.user_profile, opts)
+        # the remediation may have the user run another client (the current mstsc)
+        after = _probe(lab, _user_profile(lab, ctx.decision), opts)
         st.evidence["probe"] = after.as_dict()
         if opts.with_xfreerdp:
             result.xfreerdp.append(compare_with_xfreerdp(lab, "verify", result.fault,
                                                          result.remediation))
+        if unserved(after.symptom):
+            raise CellStop("not-emulated", f"verify: {unserved(after.symptom)}")
         if after.symptom is None:
             weakens = remediation.security_impact == "weakens"
             result.outcome = "fixed-weakens-security" if weakens else "fixed"

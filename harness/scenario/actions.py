@@ -3,8 +3,9 @@
 Node steps act on the Windows model (harness/windows/faults.py); two lab-level actions change
 the lab itself: `install_os` (the machine runs another OS build) and `use_client_program` (the
 user connects with another client program). Network steps go to the backend, which runs them in
-the kernel or says it cannot. Every step returns its effect (StepEffect); none leaves a value on
-the lab for the cell to read back.
+the kernel or says it cannot. Every step returns its effect (StepEffect); state lands in the
+model only (the client program the user runs is the client machine's), never in a value left on
+the lab object for the cell to read back.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def apply_step(lab: LabBackend, step: dict[str, Any]) -> StepEffect:
         lab.install_os(node, str(args["os"]))
         return StepEffect(f"{node}: reinstalled as {args['os']}")
     if action == "use_client_program":
+        lab.client_program = str(args["profile"])
         return StepEffect(f"{node}: the user now connects with {args['profile']}",
                           client_program=str(args["profile"]))
     lab.inject(node, action, args)
