@@ -12,8 +12,8 @@ from typing import Any
 
 from ..probe.profiles import ProfileError, load_profile
 from ..pwsh.remediation import Remediation, RemediationError, load_remediation
-from .actions import known_action
-from .schema import check
+from .actions import args_schema, known_action
+from .schema import check, check_part
 from .source import ScenarioFileError, load_sourced
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
@@ -76,6 +76,9 @@ def load_fault(path: Path) -> Fault:
         if not known_action(step["node"], step["action"]):
             raise doc.error(("inject", i, "action"),
                             f"unknown action {step['action']!r} for node {step['node']!r}")
+        args = step.get("args") or {}
+        check_part(doc, ("inject", i, "args"), args, args_schema(step["node"], step["action"]))
+        _check_named(doc, ("inject", i, "args"), step["action"], args)
     for name in data["expected"]:
         try:
             load_profile(name)
@@ -87,6 +90,21 @@ def load_fault(path: Path) -> Fault:
         tags=tuple(data["tags"]), requires=tuple(data.get("requires", [])),
         labs=tuple(data.get("labs", [])), hints=dict(data.get("hints") or {}), path=path,
     )
+
+
+def _check_named(doc: Any, key: tuple[str | int, ...], action: str, args: dict[str, Any]
+                 ) -> None:
+    """Arguments that name another file: the client profile or OS profile must exist."""
+    try:
+        if action == "use_client_program":
+            load_profile(str(args["profile"]))
+        elif action == "install_os":
+            from ..windows.os_profiles import load_profile as load_os
+
+            load_os(str(args["os"]))
+    except ProfileError as exc:
+        field = "profile" if action == "use_client_program" else "os"
+        raise doc.error((*key, field), exc.message or str(exc)) from None
 
 
 def load_remediation_checked(sidecar: Path) -> Remediation:
