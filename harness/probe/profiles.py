@@ -57,6 +57,9 @@ class ClientProfile:
     # True for clients built on Windows' own CredSSP and Schannel (mstsc): the client machine's
     # patch level, registry policy and TLS settings then apply; FreeRDP brings its own stack.
     os_security: bool = False
+    # Speaks Standard RDP Security when the server selects it, and connects again offering it
+    # alone after SSL_NOT_ALLOWED_BY_SERVER (mstsc, FreeRDP, rdesktop: rdp-facts §14).
+    rdp_security: bool = True
     # "negotiate": SPNEGO as Windows' Negotiate package (Kerberos first in a domain, NTLM
     # fallback); "ntlm": raw NTLM in negoTokens, as FreeRDP 2 sends it.
     credssp_package: str = "ntlm"
@@ -199,6 +202,7 @@ def load_profile(name_or_path: str) -> ClientProfile:
         usable_min_bytes=int(client.get("usable_min_bytes", 16384)),
         codes=_rows(path, data.get("codes", [])),
         os_security=bool(client.get("os_security", False)),
+        rdp_security=bool(client.get("rdp_security", True)),
         credssp_package=str(package),
     )
 

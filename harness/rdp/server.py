@@ -39,8 +39,12 @@ def select_protocol(policy: ServerConfig, requested: int | None) -> tuple[int | 
         requested = 0
     nla_offered = requested & (Protocol.HYBRID | Protocol.HYBRID_EX)
     if policy.security_layer == SECURITY_LAYER_RDP:
-        if policy.user_authentication:
-            return None, NegFailure.HYBRID_REQUIRED_BY_SERVER
+        # The listener has Standard RDP Security only: any offer of TLS or CredSSP is refused
+        # with SSL_NOT_ALLOWED_BY_SERVER ("configured to only use Standard RDP Security ... does
+        # not support any External Security Protocols", MS-RDPBCGR 2.2.1.2.2; zeek's
+        # rdp-proprietary-encryption trace, frame 5), UserAuthentication or not: NLA needs
+        # CredSSP, which this listener does not have. The client's retry without TLS gets RDP
+        # security (frame 13). rdp-facts §14.
         return (0, None) if requested == 0 else (None, NegFailure.SSL_NOT_ALLOWED_BY_SERVER)
     if nla_offered:
         return (Protocol.HYBRID_EX if requested & Protocol.HYBRID_EX else Protocol.HYBRID), None

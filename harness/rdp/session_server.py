@@ -254,7 +254,10 @@ class ServerSession(SessionBase[ServerPhase]):
             return
 
     def _burst(self) -> None:
-        """A realistic burst of bitmap updates: full-size segments, ~8 KiB PDUs."""
+        """A realistic burst of bitmap updates: full-size segments, ~8 KiB PDUs; none at all
+        with burst_bytes 0 (a session that draws nothing: hung)."""
+        if self.burst_bytes <= 0:
+            return
         for pdu in bitmap_update_pdus(self.width, self.height, self.burst_bytes,
                                       share_id=SHARE_ID, pdu_source=MCS_SERVER_CHANNEL_ID):
             self._send_io(pdu)
