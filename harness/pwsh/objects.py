@@ -151,7 +151,7 @@ def to_text(value: Any) -> str:
         return " ".join(str(b) for b in value)
     if isinstance(value, dict):  # Select-Object's output: Format-List, as the console shows it
         width = max((len(str(k)) for k in value), default=0)
-        return "\n".join(f"{str(k):<{width}} : {to_text(v)}" for k, v in value.items())
+        return "\n".join(f"{k!s:<{width}} : {to_text(v)}" for k, v in value.items())
     return str(value)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from harness.training.hints import hint
 from harness.training.labdir import LabDir, check_name
 from harness.training.lifecycle import parse_publish
 from harness.training.publish import parse_connect
-from harness.training.repl import LineResult, WinRMRunner, completer, run_repl
+from harness.training.repl import LineResult, WinRMLineRunner, completer, run_repl
 from harness.training.security import weakened
 
 RECORD = {"name": "t", "publish_bound": ["127.0.0.1", 40001],
@@ -86,34 +85,55 @@ def test_a_fault_files_hints_win() -> None:
     assert fault.hints["symptom"] in hint(fault, 1, "ignored")
 
 
-@dataclass
-class FakeWinRMResult:
-    std_out: bytes
-    std_err: bytes
-    status_code: int
-
-
-class FakeWinRMSession:
-    """Stands in for pywinrm's Session on a Vagrant VM (no Windows VM can run here)."""
+class FakeWinRMProtocol:
+    """Stands in for pywinrm's Protocol on a Vagrant VM (no Windows VM can run here): the lab's
+    WinRMRunner drives it exactly as it would drive the real one."""
 
     def __init__(self) -> None:
         self.scripts: list[str] = []
+        self.pending: dict[str, tuple[bytes, bytes, int]] = {}
 
-    def run_ps(self, script: str) -> FakeWinRMResult:
+    def open_shell(self, *args: object, **kwargs: object) -> str:
+        return "shell-1"
+
+    def run_command(self, shell_id: str, command: str, args: list[str]) -> str:
+        import base64
+
+        script = base64.b64decode(args[args.index("-EncodedCommand") + 1]).decode("utf-16-le")
         self.scripts.append(script)
+        command_id = f"cmd-{len(self.scripts)}"
         if script.startswith("Get-Service"):
-            return FakeWinRMResult(b"Running  TermService\r\n", b"", 0)
-        return FakeWinRMResult(b"", b"The term 'Nope' is not recognized", 1)
+            self.pending[command_id] = (b"Running  TermService\r\n", b"", 0)
+        else:
+            self.pending[command_id] = (b"", b"The term 'Nope' is not recognized", 1)
+        return command_id
+
+    def get_command_output_raw(self, shell_id: str, command_id: str
+                               ) -> tuple[bytes, bytes, int, bool]:
+        out, err, code = self.pending[command_id]
+        return out, err, code, True
+
+    def cleanup_command(self, shell_id: str, command_id: str) -> None:
+        pass
+
+    def close_shell(self, shell_id: str, close_session: bool = True) -> None:
+        pass
 
 
 def test_shell_repl_over_winrm_with_a_fake_session() -> None:
-    session = FakeWinRMSession()
+    from types import SimpleNamespace
+
+    from harness.lab.winrm_runner import WinRMRunner, WinRMTarget
+
+    protocol = FakeWinRMProtocol()
+    runner = WinRMRunner(WinRMTarget("host", "host", "10.213.2.2", "vagrant", "vagrant"),
+                         session_factory=lambda *a, **k: SimpleNamespace(protocol=protocol))
     out = io.StringIO()
-    code = run_repl(WinRMRunner(session), "PS> ", ["Get-Service"],
+    code = run_repl(WinRMLineRunner(runner), "PS> ", ["Get-Service"],
                     stdin=io.StringIO("Get-Service TermService\nNope\n\nexit\nnever\n"),
                     stdout=out)
     assert code == 0
-    assert session.scripts == ["Get-Service TermService", "Nope"]  # stops at exit
+    assert protocol.scripts == ["Get-Service TermService", "Nope"]  # stops at exit
     assert "Running  TermService" in out.getvalue()
     assert "not recognized" in out.getvalue()
 
