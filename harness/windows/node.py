@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from harness.gateway.policy import GatewayPolicy
 from harness.host.policy import CredentialUnavailable, HostPolicy, TlsCredential
+from harness.rdp.server_config import neg_rsp_flags_for_build
 
 from . import derive
 from .acl import AclTable, ace
@@ -257,6 +258,7 @@ class WindowsNode:
                 deny_error_info=ERRINFO_SERVER_DENIED_CONNECTION
                 if self.connection_limit_reached() else None,
                 os_build=f"{self.profile.product} ({self.profile.build})",
+                neg_rsp_flags=neg_rsp_flags_for_build(self.profile.build),
                 max_outstanding_connections=int(self._listener.get(
                     "max_outstanding", self.profile.max_outstanding_connections)),
                 # reconnected to the user's hung session: logon works, nothing is ever drawn
