@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from .. import safe_yaml
 from ..rdp.x224 import Protocol
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "data" / "profiles"
@@ -144,9 +145,11 @@ def _raw(name_or_path: str) -> tuple[Path, dict[str, Any]]:
         known = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.yaml")))
         raise ProfileError(f"no client profile {name_or_path!r} (known: {known})")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_yaml.load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: not valid YAML: {exc}") from exc
+        line = safe_yaml.error_line(exc) or 1
+        raise ProfileError(f"{path}:{line}: not valid YAML: {safe_yaml.describe(exc)}") \
+            from None
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: a profile is a mapping")
     parent = data.get("inherits")

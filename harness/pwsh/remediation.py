@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .. import safe_yaml
 from .errors import NotEmulated
 from .interpreter import run_source
 from .result import RemediationResult, ScriptResult
@@ -70,7 +71,11 @@ def load_remediation(path: Path) -> Remediation:
     name = str(sidecar)
     if not sidecar.exists():
         raise RemediationError(name, None, "sidecar file is missing")
-    data = yaml.safe_load(sidecar.read_text()) or {}
+    try:
+        data = safe_yaml.load(sidecar.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise RemediationError(f"{name}:{safe_yaml.error_line(exc) or 1}", None,
+                               f"not valid YAML: {safe_yaml.describe(exc)}") from None
     if not isinstance(data, dict):
         raise RemediationError(name, None, "a sidecar is a mapping")
     for key in REQUIRED:

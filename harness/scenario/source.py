@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from .. import safe_yaml
+
 PathKey = tuple[str | int, ...]
 
 
@@ -77,15 +79,14 @@ def load_sourced(path: Path, text: str | None = None) -> SourcedDocument:
                 path, None, None, f"cannot read: {exc.strerror or exc}"
             ) from exc
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = safe_yaml.compose(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
         raise ScenarioFileError(
             path,
-            mark.line + 1 if mark else None,
+            safe_yaml.error_line(exc) or 1,
             None,
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-        ) from exc
+            f"not valid YAML: {safe_yaml.describe(exc)}",
+        ) from None
     if node is None:
         raise ScenarioFileError(path, 1, None, "the file is empty")
     lines: dict[PathKey, int] = {}

@@ -218,3 +218,54 @@ def test_cafile_that_is_not_pem_is_refused_before_connecting(tmp_path: Path) -> 
             listener.accept()  # nobody connected
     assert run.returncode == 2
     assert f"--cafile {bad}: no PEM certificate in it" in run.stderr
+
+
+# -- row: scenario / lab YAML ----------------------------------------------------------------------
+
+ALIAS_BOMB = "\n".join(
+    ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    + [f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi",
+                                                                   strict=True)]) + "\n"
+YAML_CASES = [
+    (ALIAS_BOMB, 6, "expands to more than"),  # where it passes 100,000 values
+    ("id: x\nitems: &loop [1, *loop]\n", 2, "refers to its own anchor"),
+    ("id: x\ntitle: [unclosed\n", 3, "not valid YAML"),
+    ("a:\n" + "".join("  " * i + "- \n" for i in range(1, 80)), None, "nested deeper than"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "message"), YAML_CASES)
+def test_bad_lab_yaml_exits_2_naming_file_and_line(text: str, line: int | None, message: str,
+                                                   tmp_path: Path) -> None:
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(text)
+    t0 = time.monotonic()
+    run = rdplab("matrix", "--lab", str(lab), "--backend", "loopback", timeout=60)
+    assert time.monotonic() - t0 < 10
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert message in run.stderr
+    assert f"{lab}:{line or ''}" in run.stderr
+
+
+@pytest.mark.parametrize(("text", "line", "message"), YAML_CASES[:3])
+def test_bad_scenario_yaml_exits_2_naming_file_and_line(text: str, line: int, message: str,
+                                                        tmp_path: Path) -> None:
+    folder = tmp_path / "scenarios"
+    (folder / "remediations").mkdir(parents=True)
+    (folder / "bomb.yaml").write_text(text)
+    run = rdplab("matrix", "--scenarios", str(folder), "--backend", "loopback", timeout=60)
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert f"{folder / 'bomb.yaml'}:{line}" in run.stderr and message in run.stderr
+
+
+@pytest.mark.parametrize(("text", "line", "message"), YAML_CASES[:3])
+def test_bad_host_config_yaml_exits_2_naming_file_and_line(text: str, line: int, message: str,
+                                                           tmp_path: Path) -> None:
+    config = tmp_path / "host.yaml"
+    config.write_text(text)
+    run = rdplab("host", "--listen", "127.0.0.1:0", "--config", str(config), timeout=30)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert f"{config}:{line}: not valid YAML: " in run.stderr and message in run.stderr
