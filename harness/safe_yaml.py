@@ -10,6 +10,7 @@ from inside itself, or would expand to more than MAX_VALUES values.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -109,6 +110,18 @@ def load(text: str) -> Any:
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def read_text(path: Path) -> str:
+    """A YAML file's text; UnicodeDecodeError (a ValueError) carries `line` of the bad byte."""
+    raw = path.read_bytes()
+    if len(raw) > MAX_BYTES:
+        raise YamlLimitError(f"larger than {MAX_BYTES} bytes", None)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        exc.line = raw.count(b"\n", 0, exc.start) + 1  # type: ignore[attr-defined]
+        raise
 
 
 def error_line(exc: yaml.YAMLError) -> int | None:

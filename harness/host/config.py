@@ -73,9 +73,13 @@ def _line_of(text: str, key: str) -> int:
 def load_host_config(path: Path) -> dict[str, Any]:
     """The checked mapping from a host config file (paths resolved against the file's folder)."""
     try:
-        text = path.read_text()
+        text = safe_yaml.read_text(path)
     except OSError as exc:
         raise HostConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise HostConfigError(f"{path}:{exc.line}: not UTF-8 text") from None  # type: ignore[attr-defined]
+    except yaml.YAMLError as exc:
+        raise HostConfigError(f"{path}:1: not valid YAML: {safe_yaml.describe(exc)}") from None
     try:
         data = safe_yaml.load(text) or {}
     except yaml.YAMLError as exc:

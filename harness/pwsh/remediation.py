@@ -72,7 +72,9 @@ def load_remediation(path: Path) -> Remediation:
     if not sidecar.exists():
         raise RemediationError(name, None, "sidecar file is missing")
     try:
-        data = safe_yaml.load(sidecar.read_text()) or {}
+        data = safe_yaml.load(safe_yaml.read_text(sidecar)) or {}
+    except UnicodeDecodeError as exc:
+        raise RemediationError(f"{name}:{exc.line}", None, "not UTF-8 text") from None  # type: ignore[attr-defined]
     except yaml.YAMLError as exc:
         raise RemediationError(f"{name}:{safe_yaml.error_line(exc) or 1}", None,
                                f"not valid YAML: {safe_yaml.describe(exc)}") from None

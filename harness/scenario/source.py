@@ -73,11 +73,15 @@ def load_sourced(path: Path, text: str | None = None) -> SourcedDocument:
     """Parse one YAML document, keeping lines; YAML errors become ScenarioFileError."""
     if text is None:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = safe_yaml.read_text(path)
         except OSError as exc:
             raise ScenarioFileError(
                 path, None, None, f"cannot read: {exc.strerror or exc}"
             ) from exc
+        except UnicodeDecodeError as exc:
+            raise ScenarioFileError(path, exc.line, None, "not UTF-8 text") from None  # type: ignore[attr-defined]
+        except yaml.YAMLError as exc:
+            raise ScenarioFileError(path, 1, None, safe_yaml.describe(exc)) from None
     try:
         node = safe_yaml.compose(text)
     except yaml.YAMLError as exc:

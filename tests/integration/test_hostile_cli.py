@@ -269,3 +269,16 @@ def test_bad_host_config_yaml_exits_2_naming_file_and_line(text: str, line: int,
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert f"{config}:{line}: not valid YAML: " in run.stderr and message in run.stderr
+
+
+@pytest.mark.parametrize("command", ["host", "matrix"])
+def test_non_utf8_config_exits_2_naming_the_line(command: str, tmp_path: Path) -> None:
+    """Found by the fuzzer: a byte that is not UTF-8 escaped as UnicodeDecodeError."""
+    path = tmp_path / "x.yaml"
+    path.write_bytes(b"# ok\nname: \xf8\xff\n")
+    args = (["host", "--listen", "127.0.0.1:0", "--config", str(path)] if command == "host"
+            else ["matrix", "--lab", str(path), "--backend", "loopback"])
+    run = rdplab(*args, timeout=60)
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert f"{path}:2" in run.stderr and "not UTF-8 text" in run.stderr
