@@ -1,4 +1,8 @@
 """`pytest scenarios/` runs the fix matrix: one test per fault × remediation (see
-harness/matrix/pytest_plugin.py)."""
+harness/pytest_plugin.py). Installed, the package loads the plugin itself (entry point
+`pytest11: rdplab`); from a source tree without the entry point, this loads it."""
 
-pytest_plugins = ["harness.matrix.pytest_plugin"]
+from importlib.metadata import entry_points
+
+if not any(ep.value == "harness.pytest_plugin" for ep in entry_points(group="pytest11")):
+    pytest_plugins = ["harness.pytest_plugin"]

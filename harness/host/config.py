@@ -16,6 +16,7 @@ from .policy import HostPolicy
 _FIELDS: dict[str, type | tuple[type, ...]] = {
     "security_layer": int,
     "user_authentication": bool,
+    "min_encryption_level": int,
     "tls_min": str,
     "tls_max": str,
     "cert_file": str,
@@ -37,6 +38,8 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
 _TLS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 _VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "security_layer": (lambda v: v in (0, 1, 2), "0 (RDP), 1 (negotiate) or 2 (TLS)"),
+    "min_encryption_level": (lambda v: v in (1, 2, 3), "1 (low), 2 (client compatible) or "
+                             "3 (high); 4 (FIPS) is not emulated"),
     "tls_min": (lambda v: v in _TLS, f"one of {', '.join(_TLS)}"),
     "tls_max": (lambda v: v in _TLS, f"one of {', '.join(_TLS)}"),
     "credssp_version": (lambda v: 2 <= v <= 6, "a CredSSP (TSRequest) version from 2 to 6"),

@@ -19,11 +19,15 @@ import errno
 import ipaddress
 import socket
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..gateway.policy import GatewayPolicy
 from ..host.policy import HostPolicy
+from ..net.state import LabState
+from ..probe.kerberos import KerberosClient
 from ..probe.profiles import ClientProfile
 from ..probe.result import ProbeResult
 from ..probe.runner import ProbeOptions, ProbeTarget, run_probe
@@ -32,12 +36,14 @@ from ..rdp.x224 import Protocol
 from ..windows.gateway import HTTPS_PORT
 from ..windows.node import WindowsNode
 from .definition import LabSpec
+from .kdc import Kdc
 
 if TYPE_CHECKING:
     from ..gateway.server import GatewayServer
 
 # Model addresses of the nodes, the same on every backend (the netns backend makes them real).
-ADDRESSES = {"client": "10.213.1.2", "host": "10.213.2.2", "gateway": "10.213.3.2"}
+ADDRESSES = {"client": "10.213.1.2", "host": "10.213.2.2", "gateway": "10.213.3.2",
+             "dc": "10.213.4.2"}
 RDP_PORT = 3389
 GATEWAY_PORT = HTTPS_PORT
 GATEWAY_IDLE_TIMEOUT = 15.0
@@ -64,6 +70,7 @@ class Lab(ABC):
         self.host_connections = 0
         self.gateway_connections = 0
         self.client_program: str | None = None  # a fault may have the user run another client
+        self.kdc: Kdc | None = None  # the domain controller's KDC, while the lab runs
         self._gateway_not_emulated: NotEmulated | None = None
 
     # -- what a backend provides ---------------------------------------------------------------
@@ -214,7 +221,35 @@ class Lab(ABC):
     def host_policy(self) -> HostPolicy:
         """Read from the model at every connection: the host is the model."""
         self.host_connections += 1
-        return self.host.host_policy()
+        policy = self.host.host_policy()
+        if self.kdc is not None:  # a domain member: its TERMSRV keys from the DC
+            policy = replace(policy, kerberos_keytab=str(self.kdc.keytab(self.host.fqdn)))
+        return policy
+
+    # -- the domain controller ------------------------------------------------------------------
+
+    def start_domain(self, *, address: str = "127.0.0.1", prefix: Sequence[str] = (),
+                     state: LabState | None = None) -> None:
+        """Run the DC's KDC (labs with a `dc` node): realm, users and the host's TERMSRV key."""
+        if not self.spec.has_domain_controller or self.kdc is not None:
+            return
+        kdc = Kdc(self.spec.realm, self.spec.users, [self.host.fqdn], address=address,
+                  parent=self.workdir, prefix=prefix, state=state)
+        self.kdc = kdc
+        kdc.start()
+
+    def stop_domain(self) -> None:
+        kdc, self.kdc = self.kdc, None
+        if kdc is not None:
+            kdc.stop()
+
+    def kerberos_client(self) -> KerberosClient | None:
+        """The client machine's Kerberos (its clock, the DC's KDC), None outside a domain."""
+        if self.kdc is None:
+            return None
+        settings = self.client.client_settings()
+        return KerberosClient(self.spec.realm, self.kdc.krb5_conf, self.workdir / "client-krb5",
+                              settings.clock_offset)
 
     def host_event(self, event: ev.HostLog) -> None:
         if event.event_id is not None:
@@ -258,7 +293,7 @@ class Lab(ABC):
         options = ProbeOptions(effective, trust_pem=settings.trusted_ca_pem,
                                clock_offset=settings.clock_offset, connect=self.connect,
                                resolve=resolve, usable_window=usable_window,
-                               overall_timeout=overall_timeout)
+                               overall_timeout=overall_timeout, kerberos=self.kerberos_client())
         if settings.gateway:
             from ..gateway.probe_support import gateway_connector
 

@@ -23,7 +23,7 @@ BACKENDS = {
 }
 
 
-_ROLE_ORDER = ("client", "gateway", "host")
+_ROLE_ORDER = ("client", "gateway", "host", "dc")
 
 
 def build_node(spec: LabSpec, role: str, lab_dir: Path, os_profile: str | None = None

@@ -37,6 +37,7 @@ class LoopbackLab(Lab):
         hole = socket.socket()
         hole.bind(("127.0.0.1", 0))
         self._closed_port = hole
+        self.start_domain()
         self.sync()
 
     def _listen(self) -> None:
@@ -147,3 +148,4 @@ class LoopbackLab(Lab):
         if self._closed_port is not None:
             self._closed_port.close()
             self._closed_port = None
+        self.stop_domain()

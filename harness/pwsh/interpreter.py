@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import (
+    cmd_events,
     cmd_firewall,
     cmd_items,
     cmd_rds,
@@ -59,8 +60,8 @@ if TYPE_CHECKING:
     from harness.windows.node import WindowsNode
 
 # Importing the command modules registers their cmdlets and programs.
-_REGISTERED = (cmd_firewall, cmd_items, cmd_rds, cmd_services, cmd_system, nat_certutil,
-               nat_icacls, nat_misc, nat_netsh, nat_reg)
+_REGISTERED = (cmd_events, cmd_firewall, cmd_items, cmd_rds, cmd_services, cmd_system,
+               nat_certutil, nat_icacls, nat_misc, nat_netsh, nat_reg)
 CONTINUE_ACTIONS = ("continue", "silentlycontinue", "ignore")
 
 

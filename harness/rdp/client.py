@@ -24,6 +24,7 @@ from .errors import ProtocolFailure
 from .ntlm import NtlmInitiator
 from .phases import ClientPhase, client_machine
 from .session_client import ClientSession
+from .spnego import Mechanism, NtlmMechanism, SpnegoInitiator, negotiate_mechanisms
 from .tls import TlsEndpoint, client_context
 from .x224 import ConnectionConfirm, ConnectionRequest, NegFailure, Protocol, describe_protocols
 
@@ -45,6 +46,10 @@ class ClientConfig:
     tls_min: str = "TLSv1.2"
     tls_max: str = "TLSv1.3"
     credssp_version: int | None = 6
+    # "ntlm": raw NTLM in negoTokens (FreeRDP 2); "negotiate": SPNEGO as Windows' Negotiate
+    # package sends it, Kerberos first when `kerberos` can make a context (a domain), else NTLM.
+    credssp_package: str = "ntlm"
+    kerberos: Callable[[], Mechanism] | None = None
     allow_encryption_oracle: int = 1
     cert_policy: str = "warn"  # ignore | warn | strict
     trust_anchors: list[x509.Certificate] = field(default_factory=list)
@@ -53,6 +58,10 @@ class ClientConfig:
     client_name: str = "RDPLAB-PROBE"
     desktop_width: int = 1024
     desktop_height: int = 768
+    # Standard RDP Security when the server selects it (mstsc, FreeRDP and rdesktop all do)
+    rdp_security: bool = True
+    # TS_UD_CS_SEC encryptionMethods: 40 | 128 | 56-bit | FIPS, as mstsc sends (0x1B)
+    encryption_methods: int = 0x1B
 
 
 def _tls_event(reason: str) -> str:
@@ -108,6 +117,8 @@ class ClientConnection(Endpoint[ClientPhase]):
     def _receive(self, data: bytes) -> None:
         if not data:
             self._on_eof()
+        elif self._tls is None and self._session is not None:  # Standard RDP Security
+            self._on_plaintext(data)
         elif self._tls is None:
             self._on_raw(data)
         else:
@@ -158,10 +169,16 @@ class ClientConnection(Endpoint[ClientPhase]):
         self.selected_protocol = selected
         self._complete("negotiation", requested=describe_protocols(self.config.requested_protocols),
                        selected=describe_protocols(selected))
-        if selected == 0 or not selected & self.config.requested_protocols & 0xB:
-            self._fail("negotiation", "rdp_security",
-                       f"server selected {describe_protocols(selected)}: standard RDP security "
-                       "is not emulated")
+        if selected == 0:  # Standard RDP Security (MS-RDPBCGR 5.3): MCS follows, no TLS
+            if not self.config.rdp_security:
+                self._fail("negotiation", "rdp_security",
+                           "server selected standard RDP security, which this client refuses")
+                return
+            self._start_session(leftover=rest)
+            return
+        if not selected & self.config.requested_protocols & 0xB:
+            self._fail("negotiation", "protocol_error",
+                       f"server selected {describe_protocols(selected)}, which was not offered")
             return
         self._move(_C.TLS)
         ctx = _client_context(self.config.tls_min, self.config.tls_max)
@@ -220,11 +237,20 @@ class ClientConnection(Endpoint[ClientPhase]):
         if version is None:
             self._fail("credssp", "not_supported", "this client cannot do CredSSP")
             return
-        initiator = NtlmInitiator(self.config.username, self.config.password, self.config.domain,
-                                  workstation=self.config.client_name)
+        cfg = self.config
+
+        def ntlm() -> NtlmInitiator:
+            return NtlmInitiator(cfg.username, cfg.password, cfg.domain,
+                                 workstation=cfg.client_name)
+
+        context = None
+        if cfg.credssp_package == "negotiate":
+            context = SpnegoInitiator(negotiate_mechanisms(lambda: NtlmMechanism(ntlm()),
+                                                           cfg.kerberos))
         self._credssp = CredSspClient(
-            initiator, version=version, oracle_policy=self.config.allow_encryption_oracle,
-            server_public_key=self._server_public_key,
+            ntlm() if context is None else cfg.username, cfg.password, cfg.domain,
+            version=version, oracle_policy=cfg.allow_encryption_oracle,
+            server_public_key=self._server_public_key, context=context,
         )
         self._send(self._credssp.first_message())
 
@@ -254,7 +280,12 @@ class ClientConnection(Endpoint[ClientPhase]):
         assert self._credssp is not None
         c = self._credssp
         detail: dict[str, object] = {"version": c.negotiated_version,
-                                     "server_version": c.server_version}
+                                     "server_version": c.server_version,
+                                     "mechanism": c.mechanism,
+                                     "spnego": isinstance(c.context, SpnegoInitiator)}
+        fallback = getattr(c.context, "fallback", None)
+        if fallback:
+            detail["kerberos_fallback"] = fallback
         if c.challenge is not None:
             detail["ntlm_target"] = c.challenge.target_name
             detail["ntlm_computer"] = c.challenge.nb_computer

@@ -14,6 +14,7 @@ from . import events as ev
 from .certverify import subject_public_key
 from .credssp import CredSspFailure, CredSspServer
 from .endpoint import Endpoint
+from .kerberos import KerberosAcceptor
 from .ntlm import host_acceptor
 from .phases import ServerPhase, server_machine
 from .server_config import (
@@ -38,8 +39,12 @@ def select_protocol(policy: ServerConfig, requested: int | None) -> tuple[int | 
         requested = 0
     nla_offered = requested & (Protocol.HYBRID | Protocol.HYBRID_EX)
     if policy.security_layer == SECURITY_LAYER_RDP:
-        if policy.user_authentication:
-            return None, NegFailure.HYBRID_REQUIRED_BY_SERVER
+        # The listener has Standard RDP Security only: any offer of TLS or CredSSP is refused
+        # with SSL_NOT_ALLOWED_BY_SERVER ("configured to only use Standard RDP Security ... does
+        # not support any External Security Protocols", MS-RDPBCGR 2.2.1.2.2; zeek's
+        # rdp-proprietary-encryption trace, frame 5), UserAuthentication or not: NLA needs
+        # CredSSP, which this listener does not have. The client's retry without TLS gets RDP
+        # security (frame 13). rdp-facts §14.
         return (0, None) if requested == 0 else (None, NegFailure.SSL_NOT_ALLOWED_BY_SERVER)
     if nla_offered:
         return (Protocol.HYBRID_EX if requested & Protocol.HYBRID_EX else Protocol.HYBRID), None
@@ -77,6 +82,8 @@ class ServerConnection(Endpoint[ServerPhase]):
             self._on_raw(data)
         elif phase is _S.TLS_ABORT:
             self._on_client_hello()
+        elif self._tls is None and self._session is not None:  # Standard RDP Security
+            self._on_plaintext(data)
         elif self._tls is not None:
             self._tls.feed(data)
             self._on_tls()
@@ -109,10 +116,13 @@ class ServerConnection(Endpoint[ServerPhase]):
             return
         assert selected is not None
         self.selected = int(selected)
-        if self.selected == 0:
+        if self.selected == 0:  # Standard RDP Security (MS-RDPBCGR 5.3): no TLS, MCS follows
             self._send_raw(ConnectionConfirm(selected_protocol=0).encode())
-            self._fail("negotiation", "rdp_security",
-                       "standard RDP security selected; it is not emulated")
+            self._complete("negotiation", requested=describe_protocols(self.requested or 0),
+                           selected=describe_protocols(0), cookie=request.cookie)
+            self._start_session()
+            if rest:
+                self._receive(rest)
             return
         self._send_raw(ConnectionConfirm(selected_protocol=self.selected,
                                          flags=EXTENDED_CLIENT_DATA_SUPPORTED).encode())
@@ -182,9 +192,12 @@ class ServerConnection(Endpoint[ServerPhase]):
         p = self.policy
         acceptor = host_acceptor(p.users, domain=p.domain, computer_name=p.computer_name,
                                  dns_domain=p.dns_domain, clock_offset=p.clock_offset)
+        keytab = p.kerberos_keytab
         self._credssp = CredSspServer(acceptor, version=p.credssp_version,
                                       oracle_policy=p.allow_encryption_oracle,
-                                      public_key=self._public_key)
+                                      public_key=self._public_key,
+                                      kerberos=(lambda: KerberosAcceptor(keytab)) if keytab
+                                      else None)
 
     def _on_plaintext(self, data: bytes) -> None:
         if self.phase is _S.CREDSSP:
@@ -199,7 +212,8 @@ class ServerConnection(Endpoint[ServerPhase]):
         creds = self._credssp.credentials
         self.user = getattr(creds, "user_name", None) or self._credssp.user
         self._complete("credssp", user=self.user, version=self._credssp.negotiated_version,
-                       client_version=self._credssp.client_version)
+                       client_version=self._credssp.client_version,
+                       mechanism=self._credssp.mechanism, spnego=self._credssp.spnego)
         if self.selected is not None and self.selected & Protocol.HYBRID_EX:
             self._send(EARLY_AUTH_SUCCESS)
         rest = bytes(self._plain)
@@ -221,4 +235,5 @@ class ServerConnection(Endpoint[ServerPhase]):
             height=p.desktop_height,
             burst_bytes=p.update_burst_bytes,
             deny_error_info=p.deny_error_info,
+            encryption_level=p.min_encryption_level if self.selected == 0 else None,
         )

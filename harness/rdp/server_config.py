@@ -40,6 +40,9 @@ class ServerConfig:
 
     security_layer: int = SECURITY_LAYER_NEGOTIATE
     user_authentication: bool = True  # NLA required
+    # MinEncryptionLevel under RDP-Tcp: 1 low, 2 client compatible, 3 high, 4 FIPS (Standard
+    # RDP Security only; under TLS the Server Security Data says method 0, level 0)
+    min_encryption_level: int = 2
     tls_min: str = "TLSv1.2"  # names as in ssl.TLSVersion
     tls_max: str = "TLSv1.3"
     # Called at each connection; raises CredentialUnavailable when the key store is broken.
@@ -60,6 +63,8 @@ class ServerConfig:
     # refused with event 1006 (registry MaxOutstandingConnections, read at service start). The
     # socket driver (host/server.py) enforces it; the core never looks at it.
     max_outstanding_connections: int = 3000
+    # A domain member's TERMSRV/<fqdn> keys (keytab from the lab's KDC): Kerberos in SPNEGO.
+    kerberos_keytab: str | None = None
 
     @property
     def dns_computer(self) -> str:

@@ -10,7 +10,7 @@ from .capabilities import client_capabilities
 from .errinfo import error_info_name
 from .errors import ProtocolFailure
 from .fastpath import FastPathOutputPdu, FastPathReassembler
-from .gcc import ClientCoreData, ClientData, ClientNetworkData
+from .gcc import ClientCoreData, ClientData, ClientNetworkData, ClientSecurityData
 from .info import ClientInfoPdu, ExtendedInfoPacket, InfoPacket
 from .licensing import LicensePdu
 from .mcs import (
@@ -28,11 +28,14 @@ from .mcs import (
     decode_domain_pdu,
 )
 from .phases import ClientPhase
+from .rdpsec_session import SessionSecurity, client_exchange, salted_checksum
 from .session_common import SessionBase, is_license_pdu, mcs_frame, mcs_payload
 from .share import (
     CTRLACTION_COOPERATE,
     CTRLACTION_GRANTED_CONTROL,
     CTRLACTION_REQUEST_CONTROL,
+    SEC_INFO_PKT,
+    SEC_LICENSE_PKT,
     Control,
     DataPdu,
     DeactivateAllPdu,
@@ -41,6 +44,7 @@ from .share import (
     FontMap,
     Rect16,
     RefreshRect,
+    SecurityHeader,
     SetErrorInfo,
     Synchronize,
     decode_share_pdus,
@@ -73,6 +77,8 @@ class ClientSession(SessionBase[ClientPhase]):
         self._share_id = 0
         self._final_seen: set[str] = set()
         self._fastpath = FastPathReassembler()
+        self._security: SessionSecurity | None = None  # Standard RDP Security, once keyed
+        self._exchange: bytes | None = None  # the Security Exchange PDU to send after joins
         self._machine.move(_C.MCS_CONNECT)
         self._send_connect_initial()
 
@@ -84,11 +90,15 @@ class ClientSession(SessionBase[ClientPhase]):
 
     # -- output helpers ------------------------------------------------------------------------
 
-    def _send_io(self, payload: bytes) -> None:
+    def _send_io(self, payload: bytes, flags: int = 0) -> None:
+        if self._security is not None:
+            payload = self._security.wrap(payload, flags)
         self._send_mcs(SendDataRequest(self._user_id, self._io_channel, payload).encode())
 
     def _data_pdu(self, body: object) -> bytes:
         pdu = DataPdu(body, self._share_id, self._user_id).encode()  # type: ignore[arg-type]
+        if self._security is not None:
+            pdu = self._security.wrap(pdu)
         return mcs_frame(SendDataRequest(self._user_id, self._io_channel, pdu).encode())
 
     def _complete(self, stage: str, next_phase: ClientPhase | None = None,
@@ -109,7 +119,8 @@ class ClientSession(SessionBase[ClientPhase]):
             client_name=self.config.client_name[:15],
             server_selected_protocol=self.selected_protocol,
         )
-        data = ClientData.create(core, network=ClientNetworkData(()))
+        data = ClientData.create(core, network=ClientNetworkData(()),
+                                 security=ClientSecurityData(self.config.encryption_methods))
         self._send_mcs(ConnectInitial.from_client_data(data).encode())
 
     def _on_frame(self, frame: Frame) -> None:
@@ -137,6 +148,18 @@ class ClientSession(SessionBase[ClientPhase]):
             raise self._failure("mcs", "connect_refused",
                                 f"MCS Connect Response result {response.result_name}")
         server = response.server_data
+        sec = server.security
+        if sec is not None and sec.encryption_method:
+            if self.selected_protocol:
+                raise self._failure("mcs", "protocol_error", "server asked for Standard RDP "
+                                    f"Security (method {sec.encryption_method:#x}) under "
+                                    "an enhanced security protocol")
+            pdu, keys = client_exchange(sec, license_encrypt=True)
+            self._exchange = pdu.encode()
+            self._security = SessionSecurity(keys, sec.encryption_level, server=False)
+            self._emit(ev.HostLog("server security data", None, {
+                "method": f"{sec.encryption_method:#x}", "level": sec.encryption_level,
+                "certificate_bytes": len(sec.server_certificate or b"")}))
         net = server.network
         if net is not None:
             self._io_channel = net.mcs_channel_id
@@ -171,7 +194,14 @@ class ClientSession(SessionBase[ClientPhase]):
         info = InfoPacket(domain=self.config.domain, user_name=self.config.username,
                           password=self.config.password,
                           extra=ExtendedInfoPacket(client_address="0.0.0.0"))
-        self._send_io(ClientInfoPdu(info).encode())
+        if self._security is not None and self._exchange is not None:
+            self._send_mcs(SendDataRequest(self._user_id, self._io_channel,
+                                           self._exchange).encode())
+            self._exchange = None
+            self._machine.move(_C.SECURITY_EXCHANGE)
+            self._send_io(ClientInfoPdu(info).encode()[4:], SEC_INFO_PKT)
+        else:
+            self._send_io(ClientInfoPdu(info).encode())
         self._complete("client_info", _C.LICENSING, user=self.config.username)
 
     def _on_join_confirm(self, pdu: ChannelJoinConfirm) -> None:
@@ -186,7 +216,14 @@ class ClientSession(SessionBase[ClientPhase]):
         self._join_next()
 
     def _on_io_data(self, data: bytes) -> None:
-        if self.phase is _C.LICENSING and is_license_pdu(data):
+        if self._security is not None:
+            flags, data = self._security.unwrap(data)
+            is_license = bool(flags & SEC_LICENSE_PKT)
+            if is_license:
+                data = SecurityHeader(flags).encode() + data  # as under TLS, for the decoder
+        else:
+            is_license = is_license_pdu(data)
+        if self.phase is _C.LICENSING and is_license:
             license_pdu = LicensePdu.decode(data)
             if license_pdu.is_valid_client:
                 self._complete("licensing", _C.CAPABILITIES, answer="STATUS_VALID_CLIENT")
@@ -212,6 +249,8 @@ class ClientSession(SessionBase[ClientPhase]):
             self._complete("licensing", _C.CAPABILITIES, answer="none (server skipped licensing)")
         self._machine.expect(_C.CAPABILITIES, what="Demand Active")
         self._share_id = pdu.share_id
+        if self._security is not None:
+            self._security.security.salted = salted_checksum(pdu.capabilities)
         caps = client_capabilities(self.config.desktop_width, self.config.desktop_height)
         from .share import ConfirmActivePdu
 
@@ -251,6 +290,8 @@ class ClientSession(SessionBase[ClientPhase]):
             self._complete("finalisation", _C.ACTIVE, received=sorted(self._final_seen))
 
     def _on_fastpath(self, data: bytes) -> None:
+        if self._security is not None:
+            data = self._security.fastpath(data)
         pdu = FastPathOutputPdu.decode(data)
         if pdu.encrypted is not None:
             self._emit(ev.UpdateReceived("fast-path (encrypted)", len(data)))

@@ -35,12 +35,15 @@ from .mcs import (
     decode_domain_pdu,
 )
 from .phases import ServerPhase
+from .rdpsec_session import ServerOffer, SessionSecurity, salted_checksum
 from .session_common import SHARE_ID, SessionBase, mcs_payload
 from .share import (
     CTRLACTION_COOPERATE,
     CTRLACTION_GRANTED_CONTROL,
     CTRLACTION_REQUEST_CONTROL,
+    SEC_EXCHANGE_PKT,
     SEC_INFO_PKT,
+    SEC_LICENSE_PKT,
     ConfirmActivePdu,
     Control,
     DataPdu,
@@ -48,6 +51,7 @@ from .share import (
     FontList,
     FontMap,
     RefreshRect,
+    SecurityHeader,
     SetErrorInfo,
     ShutdownDenied,
     ShutdownRequest,
@@ -70,13 +74,16 @@ class ServerSession(SessionBase[ServerPhase]):
 
     def __init__(self, link: SessionLink[ServerPhase], *, selected_protocol: int,
                  requested_protocols: int, width: int, height: int, burst_bytes: int,
-                 deny_error_info: int | None) -> None:
+                 deny_error_info: int | None, encryption_level: int | None = None) -> None:
         super().__init__(link)
         self.selected_protocol = selected_protocol
         self.requested_protocols = requested_protocols
         self.width, self.height = width, height
         self.burst_bytes = burst_bytes
         self.deny_error_info = deny_error_info
+        self.encryption_level = encryption_level  # set: Standard RDP Security at this level
+        self._offer: ServerOffer | None = None
+        self._security: SessionSecurity | None = None
         self.user: str | None = None
         self.io_joined = False  # the client joined the I/O channel (Client Info may follow)
         self._user_id = 0
@@ -86,6 +93,8 @@ class ServerSession(SessionBase[ServerPhase]):
     # -- helpers -------------------------------------------------------------------------------
 
     def _send_io(self, payload: bytes) -> None:
+        if self._security is not None:
+            payload = self._security.wrap(payload)
         pdu = SendDataIndication(MCS_SERVER_CHANNEL_ID, self._io_channel, payload)
         self._send_mcs(pdu.encode())
 
@@ -102,6 +111,8 @@ class ServerSession(SessionBase[ServerPhase]):
 
     def _on_frame(self, frame: Frame) -> None:
         if frame.fastpath:
+            if self._security is not None:  # decrypted only to keep the RC4 stream in step
+                self._security.fastpath(frame.data)
             return  # fast-path input (mouse, keyboard, sync) after activation
         payload = mcs_payload(frame)
         if self.phase is _S.MCS_CONNECT:
@@ -132,9 +143,12 @@ class ServerSession(SessionBase[ServerPhase]):
         self._expected_joins = {*channels.all_channels, self._user_id}
         message = (ServerMessageChannelData(channels.message_channel)
                    if channels.message_channel is not None else None)
+        if self.encryption_level is not None:
+            self._offer = ServerOffer.choose(client.core, client.security, self.encryption_level)
         server = ServerData.create(
             ServerCoreData(client_requested_protocols=self.requested_protocols),
             ServerNetworkData(channels.io_channel, channels.static_channels),
+            self._offer.data if self._offer is not None else None,
             message_channel=message,
         )
         self._send_mcs(ConnectResponse.from_server_data(server).encode())
@@ -155,16 +169,53 @@ class ServerSession(SessionBase[ServerPhase]):
         if pdu.channel_id != self._io_channel:
             return  # static virtual channel traffic: none is emulated
         data = pdu.user_data
-        if self.phase is _S.MCS_DOMAIN and len(data) >= 2 and \
+        if self._offer is not None:
+            if self.phase is _S.MCS_DOMAIN:
+                self._on_security_exchange(data)
+                return
+            if self._security is None:
+                raise ProtocolFailure("mcs", "data before the Security Exchange PDU",
+                                      event="protocol_error")
+            flags, data = self._security.unwrap(data)
+            if flags & SEC_LICENSE_PKT:
+                return  # the client's licensing PDUs: Windows in admin mode needs none
+            if self.phase is _S.SECURITY_EXCHANGE and flags & SEC_INFO_PKT:
+                self._on_client_info(ClientInfoPdu.decode(SecurityHeader(flags).encode() + data))
+                return
+        elif self.phase is _S.MCS_DOMAIN and len(data) >= 2 and \
                 int.from_bytes(data[:2], "little") & SEC_INFO_PKT:
             self._on_client_info(ClientInfoPdu.decode(data))
             return
         for share in decode_share_pdus(data):
             if isinstance(share, ConfirmActivePdu):
+                if self._security is not None:
+                    self._security.security.salted = salted_checksum(share.capabilities)
                 self._complete("capabilities", _S.FINALISATION,
                                client_capability_sets=len(share.capabilities))
             elif isinstance(share, DataPdu):
                 self._on_data_pdu(share)
+
+    def _on_security_exchange(self, data: bytes) -> None:
+        """The client random, RSA-encrypted: both sides have their session keys after it."""
+        assert self._offer is not None and self.encryption_level is not None
+        if len(data) < 2 or not int.from_bytes(data[:2], "little") & SEC_EXCHANGE_PKT:
+            raise ProtocolFailure("mcs", "expected the Security Exchange PDU",
+                                  event="protocol_error")
+        security, license_encrypt = self._offer.accept_exchange(data)
+        self._security = SessionSecurity(security, self.encryption_level, server=True,
+                                         license_encrypt=license_encrypt)
+        self._machine.move(_S.SECURITY_EXCHANGE)
+        self._emit(ev.HostLog("Security Exchange: session keys derived", None, {
+            "method": f"{self._offer.data.encryption_method:#x}",
+            "level": self.encryption_level, "license_encrypt": license_encrypt}))
+
+    def _send_license(self, pdu: LicensePdu) -> None:
+        if self._security is None:
+            self._send_io(pdu.encode())
+            return
+        body = pdu.encode()[4:]  # preamble and message; the session's header replaces the basic one
+        self._send_mcs(SendDataIndication(MCS_SERVER_CHANNEL_ID, self._io_channel,
+                                          self._security.wrap_license(body)).encode())
 
     def _on_client_info(self, info: ClientInfoPdu) -> None:
         self._complete("mcs")
@@ -178,7 +229,7 @@ class ServerSession(SessionBase[ServerPhase]):
                 f"connection denied with error info {self.deny_error_info:#x}", None))
             self.link.close(f"denied (error info {self.deny_error_info:#x})")
             return
-        self._send_io(LicensePdu.valid_client().encode())
+        self._send_license(LicensePdu.valid_client())
         self._complete("licensing", _S.CAPABILITIES, answer="STATUS_VALID_CLIENT")
         caps = server_capabilities(self.width, self.height)
         self._send_io(DemandActivePdu(SHARE_ID, caps).encode())

@@ -30,6 +30,7 @@ class Fault:
     tags: tuple[str, ...]
     requires: tuple[str, ...] = ()
     labs: tuple[str, ...] = ()  # empty: written for every lab
+    hints: dict[str, str] = field(default_factory=dict)  # symptom / where / fix (optional)
     path: Path = field(default=Path(), compare=False)
 
     def applies_to(self, lab: str) -> bool:
@@ -84,7 +85,7 @@ def load_fault(path: Path) -> Fault:
         id=data["id"], title=data["title"], description=data["description"].strip(),
         claim=data["claim"], inject=tuple(data["inject"]), expected=data["expected"],
         tags=tuple(data["tags"]), requires=tuple(data.get("requires", [])),
-        labs=tuple(data.get("labs", [])), path=path,
+        labs=tuple(data.get("labs", [])), hints=dict(data.get("hints") or {}), path=path,
     )
 
 

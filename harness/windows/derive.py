@@ -26,6 +26,11 @@ def security_layer(registry: Registry) -> int:
     return policy_dword(registry, "SecurityLayer", RDP_TCP, 1)
 
 
+def min_encryption_level(registry: Registry) -> int:
+    """MinEncryptionLevel (Standard RDP Security): 1 low, 2 client compatible, 3 high, 4 FIPS."""
+    return policy_dword(registry, "MinEncryptionLevel", RDP_TCP, 2)
+
+
 def user_authentication(registry: Registry) -> bool:
     return policy_dword(registry, "UserAuthentication", RDP_TCP, 1) != 0
 

@@ -51,9 +51,9 @@ from .users import generate_users, machine_guid, seed_for
 
 __all__ = ["ClientSettings", "WindowsNode"]
 
-Role = Literal["client", "host", "gateway"]
+Role = Literal["client", "host", "gateway", "dc"]
 DEFAULT_PROFILE = {"client": "windows-11", "host": "windows-server-2022",
-                   "gateway": "windows-server-2022"}
+                   "gateway": "windows-server-2022", "dc": "windows-server-2022"}
 ERRINFO_SERVER_DENIED_CONNECTION = 7
 # How long the RD Gateway waits for the host's SYN-ACK before answering E_PROXY_TS_CONNECTFAILED.
 # Windows' value is [open]; the lab's is short (a LAN) and below the matrix's per-stage cap, so
@@ -73,7 +73,7 @@ class WindowsNode:
                  users: dict[str, str] | None = None, addresses: list[str] | None = None,
                  installed_updates: list[str] | None = None, seed: int | None = None) -> None:
         if role not in DEFAULT_PROFILE:
-            raise ValueError(f"role must be client, host or gateway, not {role!r}")
+            raise ValueError(f"role must be client, host, gateway or dc, not {role!r}")
         self.name, self.role = name, role
         self.computer_name = name.upper()
         self.domain, self.dns_domain = domain, dns_domain
@@ -243,6 +243,7 @@ class WindowsNode:
             return HostPolicy(
                 security_layer=derive.security_layer(self.registry),
                 user_authentication=derive.user_authentication(self.registry),
+                min_encryption_level=derive.min_encryption_level(self.registry),
                 tls_min=versions[0], tls_max=versions[-1],
                 load_credential=self.served_credential,
                 credssp_version=int(features["credssp_version"]),
