@@ -132,10 +132,13 @@ def test_probe_meets_an_ed25519_server_certificate_with_a_typed_failure() -> Non
     assert doc["ok"] is False and doc["failure"]["stage"] in ("tls", "credssp")
 
 
-def test_probe_meets_a_long_msvavflags_with_a_typed_failure(host_pair: KeyPair) -> None:
+@pytest.mark.parametrize("profile", ["mstsc-win11", "freerdp2"])  # SPNEGO and raw NTLM
+def test_probe_meets_a_long_msvavflags_with_a_typed_failure(profile: str,
+                                                            host_pair: KeyPair) -> None:
     server = long_av_flags_server(policy_for(host_pair))
     try:
-        code, doc, _, _ = probe(f"rdp://{USER}@127.0.0.1:{server.port}", "--timeout", "10")
+        code, doc, _, _ = probe(f"rdp://{USER}@127.0.0.1:{server.port}", "--timeout", "10",
+                                "--profile", profile)
     finally:
         server.close()
     assert code == EXIT_BY_STAGE["credssp"]
@@ -179,7 +182,8 @@ def test_corrupt_tls_record_after_the_handshake_fails_the_stage_reached(
 def test_when_timeout_fires_the_reason_says_so(host_pair: KeyPair) -> None:
     with HostileServer(policy_for(host_pair), "credssp", "stall", hold=10) as server:
         code, doc, _, elapsed = probe(f"rdp://{USER}@127.0.0.1:{server.port}", "--timeout", "1")
-    assert elapsed < 3
+    assert elapsed < 6  # interpreter start-up included, on a loaded machine
+    assert sum(s["seconds"] for s in doc["stages"]) < 1.6
     assert doc["failure"]["event"] == "timeout"
     assert doc["failure"]["reason"].startswith("--timeout 1 s reached during credssp")
     assert code == EXIT_BY_STAGE["credssp"]
