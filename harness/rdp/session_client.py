@@ -12,7 +12,8 @@ from .errors import ProtocolFailure
 from .fastpath import FastPathOutputPdu, FastPathReassembler
 from .gcc import ClientCoreData, ClientData, ClientNetworkData, ClientSecurityData
 from .info import ClientInfoPdu, ExtendedInfoPacket, InfoPacket
-from .licensing import LicensePdu
+from .license_client import LicenseClient
+from .licensing import LicenseErrorMessage, LicensePdu
 from .mcs import (
     MCS_SERVER_CHANNEL_ID,
     AttachUserConfirm,
@@ -28,6 +29,7 @@ from .mcs import (
     decode_domain_pdu,
 )
 from .phases import ClientPhase
+from .proprietary_cert import RsaPublicKey, decode_server_certificate
 from .rdpsec_session import SessionSecurity, client_exchange, salted_checksum
 from .session_common import SessionBase, is_license_pdu, mcs_frame, mcs_payload
 from .share import (
@@ -79,6 +81,8 @@ class ClientSession(SessionBase[ClientPhase]):
         self._fastpath = FastPathReassembler()
         self._security: SessionSecurity | None = None  # Standard RDP Security, once keyed
         self._exchange: bytes | None = None  # the Security Exchange PDU to send after joins
+        self._server_key: RsaPublicKey | None = None  # from the Server Security Data
+        self._license: LicenseClient | None = None  # a licence exchange the server started
         self._machine.move(_C.MCS_CONNECT)
         self._send_connect_initial()
 
@@ -155,6 +159,7 @@ class ClientSession(SessionBase[ClientPhase]):
                                     f"Security (method {sec.encryption_method:#x}) under "
                                     "an enhanced security protocol")
             pdu, keys = client_exchange(sec, license_encrypt=True)
+            self._server_key = decode_server_certificate(sec.server_certificate or b"").public_key
             self._exchange = pdu.encode()
             self._security = SessionSecurity(keys, sec.encryption_level, server=False)
             self._emit(ev.HostLog("server security data", None, {
@@ -225,15 +230,29 @@ class ClientSession(SessionBase[ClientPhase]):
             is_license = is_license_pdu(data)
         if self.phase is _C.LICENSING and is_license:
             license_pdu = LicensePdu.decode(data)
-            if license_pdu.is_valid_client:
+            if license_pdu.is_valid_client and self._license is None:
                 self._complete("licensing", _C.CAPABILITIES, answer="STATUS_VALID_CLIENT")
             else:
-                raise self._failure("licensing", "licensing_not_emulated",
-                                    "server started a licensing exchange "
-                                    f"(message {license_pdu.msg_type:#x})")
+                self._on_license_exchange(license_pdu)
             return
         for pdu in decode_share_pdus(data):
             self._on_share_pdu(pdu)
+
+    def _on_license_exchange(self, pdu: LicensePdu) -> None:
+        """A server that licenses (xrdp, a licensed RDS host): answer as real clients do."""
+        if self._license is None:
+            self._license = LicenseClient(self.config.username, self.config.client_name,
+                                          self._server_key)
+        body = pdu.message.encode() if isinstance(pdu.message, LicenseErrorMessage) \
+            else pdu.message
+        reply = self._license.receive(pdu.msg_type, body)
+        if reply is not None:
+            wrapped = self._security.wrap_license(reply) if self._security is not None \
+                else SecurityHeader(SEC_LICENSE_PKT).encode() + reply
+            self._send_mcs(SendDataRequest(self._user_id, self._io_channel, wrapped).encode())
+        if self._license.done:
+            self._complete("licensing", _C.CAPABILITIES, answer=self._license.answer,
+                           exchange=True, challenge_mac_ok=self._license.challenge_mac_ok)
 
     def _on_share_pdu(self, pdu: object) -> None:
         if isinstance(pdu, DemandActivePdu):
