@@ -69,7 +69,6 @@ class Lab(ABC):
         self.nodes = nodes
         self.host_connections = 0
         self.gateway_connections = 0
-        self.client_program: str | None = None  # a fault may have the user run another client
         self.kdc: Kdc | None = None  # the domain controller's KDC, while the lab runs
         self._gateway_not_emulated: NotEmulated | None = None
 
@@ -107,6 +106,10 @@ class Lab(ABC):
         """Run a remediation's script on its target nodes (interpreted on the model here)."""
         from ..pwsh.remediation import run_remediation
 
+        if getattr(remediation, "target", None) == "network":
+            from .network_remedies import run_network_remediation
+
+            return run_network_remediation(self, remediation)
         return run_remediation(remediation, self.nodes)
 
     def xfreerdp_endpoint(self) -> tuple[str, int, list[str] | None, str]:
@@ -137,6 +140,26 @@ class Lab(ABC):
         raise NotEmulated(f"network fault {action!r} needs the netns backend", needs="netns")
 
     # -- shared --------------------------------------------------------------------------------
+
+    @property
+    def client_program(self) -> str | None:
+        """The client profile the user runs (a fault may change it, installing the current
+        client changes it back); None: the lab's decision profile. Kept on the client node."""
+        return self.client.client_program
+
+    @client_program.setter
+    def client_program(self, profile: str | None) -> None:
+        with self.client.lock:
+            before, self.client.client_program = self.client.client_program, profile
+            self.client.journal.record("client", "RDP client program", before, profile)
+
+    def client_connect(self, address: str, port: int, timeout: float) -> socket.socket:
+        """A connection the user's RDP client makes: the client machine's own stack first (a
+        corrupt Winsock catalog, an outbound filter on mstsc.exe), then the backend's path."""
+        error = self.client.client_socket_error(address, port)
+        if error is not None:
+            raise error
+        return self.connect(address, port, timeout)
 
     @property
     def host(self) -> WindowsNode:
@@ -291,7 +314,7 @@ class Lab(ABC):
         target = ProbeTarget(settings.connection_target or self.host.fqdn, RDP_PORT, user,
                              password, self.spec.domain)
         options = ProbeOptions(effective, trust_pem=settings.trusted_ca_pem,
-                               clock_offset=settings.clock_offset, connect=self.connect,
+                               clock_offset=settings.clock_offset, connect=self.client_connect,
                                resolve=resolve, usable_window=usable_window,
                                overall_timeout=overall_timeout, kerberos=self.kerberos_client())
         if settings.gateway:
@@ -300,7 +323,7 @@ class Lab(ABC):
             # Through the RD Gateway: the client resolves and reaches the gateway, and hands
             # the computer name, unresolved, to the gateway (which resolves it itself).
             options.connect = gateway_connector(f"https://{settings.gateway}", target, options,
-                                                connect=self.connect, resolve=resolve)
+                                                connect=self.client_connect, resolve=resolve)
             options.resolve = None
         return target, options
 

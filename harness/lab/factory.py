@@ -47,8 +47,9 @@ def point_client_dns(nodes: dict[str, WindowsNode]) -> None:
     for role in ("host", "gateway"):
         if role in nodes:
             client.network.set_dns_record(nodes[role].fqdn, ADDRESSES[role])
-    if "gateway" in nodes:
-        nodes["gateway"].network.dns_records = client.network.dns_records
+    for role in ("gateway", "host"):  # one DNS server: `ipconfig /registerdns` updates it
+        if role in nodes:
+            nodes[role].network.dns_records = client.network.dns_records
 
 
 def set_up_gateway(nodes: dict[str, WindowsNode], fresh: tuple[str, ...]) -> None:

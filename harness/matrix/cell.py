@@ -25,6 +25,7 @@ from ..pwsh.errors import PwshError
 from ..scenario.actions import apply_step
 from ..scenario.catalog import Catalog, load_catalog
 from ..windows.faults import FaultError
+from .fidelity import unserved
 from .journal import CellJournal
 from .realclient import compare_with_xfreerdp
 
@@ -190,6 +191,8 @@ def _run_stages(lab: Lab, opts: CellOptions, fault: Any, remediation: Any,
             result.codes[profile.name] = other.codes[profile.name]
         if opts.with_xfreerdp:
             result.xfreerdp.append(compare_with_xfreerdp(lab, "reproduce", result))
+        if unserved(seen.symptom):
+            raise CellStop("not-emulated", f"reproduce: {unserved(seen.symptom)}")
         if seen.symptom is None:
             st.status = "failed"
             raise CellStop("lab-error", f"the fault did not reproduce with {user_profile.name}")
@@ -212,10 +215,14 @@ def _run_stages(lab: Lab, opts: CellOptions, fault: Any, remediation: Any,
         lab.sync()
 
     with journal.stage("verify") as st:
+        # the remediation may have the user run another client (the current mstsc)
+        user_profile = load_profile(lab.client_program) if lab.client_program else decision
         after = _probe(lab, user_profile, opts)
         st.evidence["probe"] = after.as_dict()
         if opts.with_xfreerdp:
             result.xfreerdp.append(compare_with_xfreerdp(lab, "verify", result))
+        if unserved(after.symptom):
+            raise CellStop("not-emulated", f"verify: {unserved(after.symptom)}")
         if after.symptom is None:
             weakens = remediation.security_impact == "weakens"
             result.outcome = "fixed-weakens-security" if weakens else "fixed"

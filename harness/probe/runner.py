@@ -91,6 +91,10 @@ def _classify_connect_error(exc: OSError) -> str:
         return "timeout"
     if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
         return "unreachable"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "blocked"  # WSAEACCES: a local filter refused the connect
+    if exc.errno == errno.EINVAL:
+        return "socket_error"  # WSAEINVAL: the client's own network stack is broken
     return "failed"
 
 

@@ -15,6 +15,7 @@ from . import (
     cmd_events,
     cmd_firewall,
     cmd_items,
+    cmd_pki,
     cmd_rds,
     cmd_services,
     cmd_system,
@@ -23,6 +24,7 @@ from . import (
     nat_misc,
     nat_netsh,
     nat_reg,
+    nat_sessions,
 )
 from .commands import (
     ALIASES,
@@ -60,8 +62,8 @@ if TYPE_CHECKING:
     from harness.windows.node import WindowsNode
 
 # Importing the command modules registers their cmdlets and programs.
-_REGISTERED = (cmd_events, cmd_firewall, cmd_items, cmd_rds, cmd_services, cmd_system,
-               nat_certutil, nat_icacls, nat_misc, nat_netsh, nat_reg)
+_REGISTERED = (cmd_events, cmd_firewall, cmd_items, cmd_pki, cmd_rds, cmd_services, cmd_system,
+               nat_certutil, nat_icacls, nat_misc, nat_netsh, nat_reg, nat_sessions)
 CONTINUE_ACTIONS = ("continue", "silentlycontinue", "ignore")
 
 

@@ -27,14 +27,17 @@ from .session_server import ServerSession
 from .tls import TlsEndpoint, server_context
 from .x224 import ConnectionConfirm, ConnectionRequest, NegFailure, Protocol, describe_protocols
 
-EXTENDED_CLIENT_DATA_SUPPORTED = 0x01
 EARLY_AUTH_SUCCESS = b"\x00\x00\x00\x00"
 
 _S = ServerPhase
 
 
 def select_protocol(policy: ServerConfig, requested: int | None) -> tuple[int | None, int | None]:
-    """(selected protocol, failure code) as Windows decides from SecurityLayer and NLA."""
+    """(selected protocol, failure code) as Windows decides from SecurityLayer and NLA.
+
+    RDSTLS (0x4) and RDSAAD (0x10) are never selected: Windows uses RDSTLS only for a client
+    redirected with a redirection cookie, which the lab's host never issues, and decides from
+    the other bits as if they were absent (rdp-facts §10) [open]."""
     if requested is None:
         requested = 0
     nla_offered = requested & (Protocol.HYBRID | Protocol.HYBRID_EX)
@@ -116,16 +119,19 @@ class ServerConnection(Endpoint[ServerPhase]):
             return
         assert selected is not None
         self.selected = int(selected)
+        # MS-RDPBCGR 3.3.5.3.2: no rdpNegData in the confirm when the request carried none;
+        # flags 0 with PROTOCOL_RDP selected, as zeek's rdp-proprietary-encryption trace shows.
+        flags = self.policy.neg_rsp_flags if self.selected else 0
+        confirm = ConnectionConfirm() if request.requested_protocols is None else \
+            ConnectionConfirm(selected_protocol=self.selected, flags=flags)
+        self._send_raw(confirm.encode())
         if self.selected == 0:  # Standard RDP Security (MS-RDPBCGR 5.3): no TLS, MCS follows
-            self._send_raw(ConnectionConfirm(selected_protocol=0).encode())
             self._complete("negotiation", requested=describe_protocols(self.requested or 0),
                            selected=describe_protocols(0), cookie=request.cookie)
             self._start_session()
             if rest:
                 self._receive(rest)
             return
-        self._send_raw(ConnectionConfirm(selected_protocol=self.selected,
-                                         flags=EXTENDED_CLIENT_DATA_SUPPORTED).encode())
         self._complete("negotiation", requested=describe_protocols(self.requested or 0),
                        selected=describe_protocols(self.selected), cookie=request.cookie)
         self._start_tls()

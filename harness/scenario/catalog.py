@@ -93,10 +93,17 @@ def load_remediation_checked(sidecar: Path) -> Remediation:
     doc = load_sourced(sidecar)
     check(doc, "remediation")
     try:
-        return load_remediation(sidecar)
+        remediation = load_remediation(sidecar)
     except RemediationError as exc:
         key = (exc.field,) if getattr(exc, "field", None) else ()
         raise doc.error(key, str(exc)) from None
+    from ..lab.network_remedies import REMEDIES
+
+    for i, step in enumerate(remediation.steps):
+        if step["action"] not in REMEDIES:
+            raise doc.error(("steps", i, "action"), f"unknown network step {step['action']!r}; "
+                            f"known: {', '.join(sorted(REMEDIES))}")
+    return remediation
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:
