@@ -58,6 +58,7 @@ class MatrixResult:
             for profile, exp in fault.expected.items():
                 if profile not in seen:
                     continue
+                exp = exp.get("on_labs", {}).get(self.lab.get("name"), exp)
                 actual = seen[profile] or "none"
                 patterns = exp["symptom"] if isinstance(exp["symptom"], list) else [exp["symptom"]]
                 if not any(fnmatch.fnmatchcase(actual, p) for p in patterns):
