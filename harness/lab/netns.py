@@ -56,6 +56,7 @@ from ..net.dns import lab_hosts
 from ..net.nsenter import ns_exec_argv
 from ..windows.node import WindowsNode
 from .base import ADDRESSES, GATEWAY_PORT, RDP_PORT, Lab, NotEmulated
+from .contract import ClientEndpoint, GatewayEndpoint, LabSnapshot
 from .definition import LabSpec
 
 if TYPE_CHECKING:
@@ -69,6 +70,18 @@ VPN_LEGS = ("client",)  # the endpoints on the far side of the VPN
 
 class NetnsLab(Lab):
     backend = "netns"
+
+    @classmethod
+    def availability(cls) -> str | None:
+        """No namespaces (not root), or no ip/nft/tc: said why."""
+        from .factory import netns_reason
+
+        return netns_reason()
+
+    @classmethod
+    def default_jobs(cls, cores: int) -> int:
+        """Six workers per core: network-fault cells mostly wait for timeouts."""
+        return max(1, min(16, cores * 6))
 
     def __init__(self, spec: LabSpec, workdir: Path, nodes: dict[str, WindowsNode], *,
                  state_dir: Path | None = None) -> None:
@@ -86,6 +99,7 @@ class NetnsLab(Lab):
         self._mtu: dict[str, int] = {}
         self._hosts: dict[str, str] | None = None
         self.network_faults: dict[str, dict[str, Any]] = {}
+        self._fault_args: dict[str, dict[str, Any]] = {}  # as given, for restore()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -100,7 +114,8 @@ class NetnsLab(Lab):
         with self._lock:
             if self._net is not None:
                 raise RuntimeError("the netns lab is already started")
-            topology = Topology.standard(gateway=self.spec.has_gateway, mtu=LINK_MTU)
+            topology = Topology.standard(gateway=self.spec.has_gateway, mtu=LINK_MTU,
+                                         dc=self.spec.has_domain_controller)
             for role in topology.endpoints():
                 if role in ADDRESSES and topology.address(role) != ADDRESSES[role]:
                     raise RuntimeError(f"topology puts {role} at {topology.address(role)}, "
@@ -114,6 +129,9 @@ class NetnsLab(Lab):
             self._mtu = {role: LINK_MTU for role in topology.endpoints()}
             self._firewall = {role: {} for role in topology.endpoints()}
             try:
+                # The DC's KDC in its own namespace, on Kerberos' port, recorded in the lab's state.
+                self.start_domain(address=ADDRESSES["dc"], port=88,
+                                  prefix=ns_exec_argv(net.ns("dc"), []), state=net.state)
                 self.sync()
             except BaseException:
                 self.close()
@@ -131,12 +149,14 @@ class NetnsLab(Lab):
                     self._teardown()
 
     def _teardown(self) -> None:
+        self.stop_domain()
         net, self._net = self._net, None
         self._listen_port = None
         self._firewall = {}
         self._mtu = {}
         self._hosts = None
         self.network_faults.clear()
+        self._fault_args.clear()
         if net is not None:
             scratch = self._scratch_workdir()
             if scratch is not None:
@@ -289,6 +309,9 @@ class NetnsLab(Lab):
             raise
         return sock
 
+    def client_exec_prefix(self) -> list[str]:
+        return self.exec_prefix("client")
+
     def exec_prefix(self, role: str = "client") -> list[str]:
         """`ip netns exec <ns>`: prefix an argv with it to run a real program on that node (it
         resolves names through the namespace's hosts file)."""
@@ -300,6 +323,13 @@ class NetnsLab(Lab):
         self.sync()
         name, _ = self.client_target()
         return name, RDP_PORT, self.exec_prefix("client"), name
+
+    def client_endpoint(self) -> ClientEndpoint:
+        """A real client in the client namespace, by the client's own names."""
+        name, port, prefix, server = self.xfreerdp_endpoint()
+        gateway = self.xfreerdp_gateway()
+        return ClientEndpoint(name, port, server, tuple(prefix),
+                              GatewayEndpoint(*gateway) if gateway is not None else None)
 
     def xfreerdp_gateway(self) -> tuple[str, int, str] | None:
         """(address, port, name) of the RD Gateway the client's settings name, for `/g:`; the
@@ -319,6 +349,7 @@ class NetnsLab(Lab):
         args = dict(args or {})
         with self._lock:
             net = self.net
+            self._fault_args[action] = dict(args)
             if action == "mtu_blackhole":
                 mtu = int(args.get("mtu", 1300))
                 drop_icmp = bool(args.get("drop_icmp", True))
@@ -334,6 +365,7 @@ class NetnsLab(Lab):
                 apply_mss_clamp(net)
                 self.network_faults[action] = {}
             else:
+                self._fault_args.pop(action, None)
                 raise NotEmulated(f"network fault {action!r} is not one the netns backend knows "
                                   f"({', '.join(NETWORK_FAULTS)})")
 
@@ -347,6 +379,28 @@ class NetnsLab(Lab):
         with self._lock:
             removers[action](self.net)
             self.network_faults.pop(action, None)
+            self._fault_args.pop(action, None)
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def snapshot(self, name: str) -> LabSnapshot:
+        """The model (Lab.snapshot) and the faults on the path, which live in the kernel only."""
+        snap = super().snapshot(name)
+        with self._lock:
+            snap.state["network_faults"] = {a: dict(v) for a, v in self._fault_args.items()}
+        return snap
+
+    def restore(self, snapshot: LabSnapshot) -> None:
+        """The model, then the kernel: path faults cleared and re-applied as they were when the
+        snapshot was taken (when they differ), listener/firewall/MTU/names by sync()."""
+        wanted = snapshot.state.get("network_faults", {})
+        with self._lock:
+            if wanted != self._fault_args:
+                for action in list(self._fault_args):
+                    self.clear_network_fault(action)
+                for action, args in wanted.items():
+                    self.apply_network_fault(action, dict(args))
+        super().restore(snapshot)
 
     def unsupported(self, requirement: str) -> str | None:
         if requirement == "netns":

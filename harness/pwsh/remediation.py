@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .errors import NotEmulated
+from .. import safe_yaml
+from ..errors import NotEmulated, RemediationError
 from .interpreter import run_source
 from .result import RemediationResult, ScriptResult
 
@@ -30,15 +31,6 @@ TARGETS = {"client": ("client",), "host": ("host",), "gateway": ("gateway",),
 IMPACTS = ("none", "weakens")
 REQUIRED = ("id", "title", "target", "source", "security_impact", "notes")
 NODE_VALUES = ("address", "fqdn", "name")
-
-
-class RemediationError(ValueError):
-    """A sidecar that cannot be used, or a lab that lacks the target node."""
-
-    def __init__(self, file: str, field_name: str | None, message: str) -> None:
-        where = f"{file}: field '{field_name}'" if field_name else file
-        super().__init__(f"{where}: {message}")
-        self.file, self.field, self.message = file, field_name, message
 
 
 @dataclass(frozen=True)
@@ -62,6 +54,7 @@ class TargetNodeMissing(RemediationError, NotEmulated):
 
     def __init__(self, file: str, role: str) -> None:
         RemediationError.__init__(self, file, "target", f"the lab has no {role} node")
+        self.reason, self.needs = str(self), None
         self.line, self.command = 0, f"a remediation for the {role} node"
         self.detail = f"the lab has no {role} node"
 
@@ -73,7 +66,13 @@ def load_remediation(path: Path) -> Remediation:
     name = str(sidecar)
     if not sidecar.exists():
         raise RemediationError(name, None, "sidecar file is missing")
-    data = yaml.safe_load(sidecar.read_text()) or {}
+    try:
+        data = safe_yaml.load(safe_yaml.read_text(sidecar)) or {}
+    except UnicodeDecodeError as exc:
+        raise RemediationError(f"{name}:{exc.line}", None, "not UTF-8 text") from None  # type: ignore[attr-defined]
+    except yaml.YAMLError as exc:
+        raise RemediationError(f"{name}:{safe_yaml.error_line(exc) or 1}", None,
+                               f"not valid YAML: {safe_yaml.describe(exc)}") from None
     if not isinstance(data, dict):
         raise RemediationError(name, None, "a sidecar is a mapping")
     for key in REQUIRED:

@@ -12,8 +12,8 @@ from .errors import ProtocolFailure
 from .fastpath import FastPathOutputPdu, FastPathReassembler
 from .gcc import ClientCoreData, ClientData, ClientNetworkData, ClientSecurityData
 from .info import ClientInfoPdu, ExtendedInfoPacket, InfoPacket
-from .license_client import LicenseClient
-from .licensing import LicenseErrorMessage, LicensePdu
+from .licensing import LicensePdu
+from .licensing_client import LicensingClient, preamble
 from .mcs import (
     MCS_SERVER_CHANNEL_ID,
     AttachUserConfirm,
@@ -29,7 +29,6 @@ from .mcs import (
     decode_domain_pdu,
 )
 from .phases import ClientPhase
-from .proprietary_cert import RsaPublicKey, decode_server_certificate
 from .rdpsec_session import SessionSecurity, client_exchange, salted_checksum
 from .session_common import SessionBase, is_license_pdu, mcs_frame, mcs_payload
 from .share import (
@@ -81,12 +80,17 @@ class ClientSession(SessionBase[ClientPhase]):
         self._fastpath = FastPathReassembler()
         self._security: SessionSecurity | None = None  # Standard RDP Security, once keyed
         self._exchange: bytes | None = None  # the Security Exchange PDU to send after joins
-        self._server_key: RsaPublicKey | None = None  # from the Server Security Data
-        self._license: LicenseClient | None = None  # a licence exchange the server started
+        self._licensing: LicensingClient | None = None  # a server-started licence exchange
+        self._server_certificate: bytes | None = None  # from the GCC Server Security Data
         self._machine.move(_C.MCS_CONNECT)
         self._send_connect_initial()
 
     # -- surface for ClientConnection ----------------------------------------------------------
+
+    def disconnect(self) -> None:
+        """Queue the Disconnect Provider Ultimatum once a user channel exists."""
+        if self._user_id:
+            self._send_mcs(DisconnectProviderUltimatum().encode())
 
     def refresh_rect(self) -> bytes:
         area = Rect16(0, 0, self.config.desktop_width - 1, self.config.desktop_height - 1)
@@ -159,8 +163,8 @@ class ClientSession(SessionBase[ClientPhase]):
                                     f"Security (method {sec.encryption_method:#x}) under "
                                     "an enhanced security protocol")
             pdu, keys = client_exchange(sec, license_encrypt=True)
-            self._server_key = decode_server_certificate(sec.server_certificate or b"").public_key
             self._exchange = pdu.encode()
+            self._server_certificate = sec.server_certificate
             self._security = SessionSecurity(keys, sec.encryption_level, server=False)
             self._emit(ev.HostLog("server security data", None, {
                 "method": f"{sec.encryption_method:#x}", "level": sec.encryption_level,
@@ -229,30 +233,32 @@ class ClientSession(SessionBase[ClientPhase]):
         else:
             is_license = is_license_pdu(data)
         if self.phase is _C.LICENSING and is_license:
-            license_pdu = LicensePdu.decode(data)
-            if license_pdu.is_valid_client and self._license is None:
-                self._complete("licensing", _C.CAPABILITIES, answer="STATUS_VALID_CLIENT")
-            else:
-                self._on_license_exchange(license_pdu)
+            self._on_license(LicensePdu.decode(data))
             return
         for pdu in decode_share_pdus(data):
             self._on_share_pdu(pdu)
 
-    def _on_license_exchange(self, pdu: LicensePdu) -> None:
-        """A server that licenses (xrdp, a licensed RDS host): answer as real clients do."""
-        if self._license is None:
-            self._license = LicenseClient(self.config.username, self.config.client_name,
-                                          self._server_key)
-        body = pdu.message.encode() if isinstance(pdu.message, LicenseErrorMessage) \
-            else pdu.message
-        reply = self._license.receive(pdu.msg_type, body)
-        if reply is not None:
-            wrapped = self._security.wrap_license(reply) if self._security is not None \
-                else SecurityHeader(SEC_LICENSE_PKT).encode() + reply
-            self._send_mcs(SendDataRequest(self._user_id, self._io_channel, wrapped).encode())
-        if self._license.done:
-            self._complete("licensing", _C.CAPABILITIES, answer=self._license.answer,
-                           exchange=True, challenge_mac_ok=self._license.challenge_mac_ok)
+    def _on_license(self, pdu: LicensePdu) -> None:
+        """STATUS_VALID_CLIENT ends licensing at once; a License Request starts the exchange
+        real clients run (MS-RDPELE, harness/rdp/licensing_client.py)."""
+        if self._licensing is None:
+            if pdu.is_valid_client:
+                self._complete("licensing", _C.CAPABILITIES, answer="STATUS_VALID_CLIENT")
+                return
+            self._licensing = LicensingClient(self.config.username, self.config.client_name,
+                                              fallback_certificate=self._server_certificate)
+        step = self._licensing.receive(pdu.msg_type, pdu.message)
+        if step.reply is not None:
+            body = preamble(*step.reply)
+            if self._security is not None:
+                self._send_mcs(SendDataRequest(self._user_id, self._io_channel,
+                                               self._security.wrap_license(body)).encode())
+            else:
+                self._send_io(SecurityHeader(SEC_LICENSE_PKT).encode() + body)
+        if step.done:
+            self._complete("licensing", _C.CAPABILITIES, answer=step.detail,
+                           exchange=list(self._licensing.messages),
+                           challenge_mac_ok=self._licensing.challenge_mac_ok)
 
     def _on_share_pdu(self, pdu: object) -> None:
         if isinstance(pdu, DemandActivePdu):

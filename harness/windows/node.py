@@ -6,6 +6,7 @@ registry, certificate store, key store, services, clock, users and patch level a
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import threading
 from pathlib import Path
@@ -134,6 +135,14 @@ class WindowsNode:
         self.eventlog.entries.clear()
         self.journal.entries.clear()
         self.journal.record("node", self.name, None, f"installed {self.profile.id} as {role}")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> WindowsNode:
+        """A private copy of the machine's state (lab snapshots); its lock is a new one."""
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            setattr(clone, key, threading.RLock() if key == "lock" else copy.deepcopy(value, memo))
+        return clone
 
     # -- clock ----------------------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ def test_probe_gets_a_usable_session_from_xrdp_with_rdp_security(xrdp: int, prof
     assert result.ok, result.as_dict()
     stages = {s.stage: s.detail for s in result.stages}
     assert stages["negotiation"]["selected"] == "RDP"
-    assert stages["licensing"]["exchange"] is True  # xrdp started it: License Request
+    assert stages["licensing"]["exchange"]  # xrdp started it: License Request
     assert result.update_bytes > 0  # RC4-encrypted fast-path updates, MACs checked
 
 
@@ -77,4 +77,4 @@ def test_probe_passes_xrdp_licensing_under_tls(xrdp: int) -> None:
                        ProbeOptions(load_profile("freerdp2"), cert_policy="ignore",
                                     overall_timeout=20))
     assert result.ok, result.as_dict()
-    assert {s.stage: s.detail for s in result.stages}["licensing"]["exchange"] is True
+    assert {s.stage: s.detail for s in result.stages}["licensing"]["exchange"]
