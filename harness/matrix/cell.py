@@ -25,11 +25,12 @@ from ..pwsh.errors import PwshError
 from ..scenario.actions import apply_step
 from ..scenario.catalog import Catalog, load_catalog
 from ..windows.faults import FaultError
-from .fidelity import unserved
+from . import aftermath
 from .journal import CellJournal
 from .realclient import compare_with_xfreerdp
 
-OUTCOMES = ("fixed", "fixed-weakens-security", "not-fixed", "not-emulated", "lab-error")
+OUTCOMES = ("fixed", "fixed-weakens-security", "not-fixed", "not-broken", "not-emulated",
+            "lab-error")
 _catalogs: dict[str, Catalog] = {}
 
 
@@ -60,6 +61,9 @@ class CellResult:
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     symptoms: dict[str, str | None] = field(default_factory=dict)
     xfreerdp: list[dict[str, Any]] = field(default_factory=list)
+    collateral: list[str] = field(default_factory=list)  # other services the remediation broke
+    weakened: list[str] = field(default_factory=list)  # computed from the nodes' state
+    security_disagreement: str | None = None  # the sidecar's claim vs the computed verdict
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -157,6 +161,12 @@ def run_cell(opts: CellOptions, fault_id: str, remediation_id: str) -> CellResul
     return result
 
 
+def _expects_none(fault: Any, profile: str) -> bool:
+    """The fault file (or its variant) expects this client to connect untroubled."""
+    symptom = fault.expected.get(profile, {}).get("symptom")
+    return symptom == "none" or (isinstance(symptom, list) and "none" in symptom)
+
+
 def _run_stages(lab: Lab, opts: CellOptions, fault: Any, remediation: Any,
                 decision: ClientProfile, code_profiles: list[ClientProfile],
                 journal: CellJournal, result: CellResult) -> None:
@@ -166,6 +176,7 @@ def _run_stages(lab: Lab, opts: CellOptions, fault: Any, remediation: Any,
         if base.symptom is not None:
             st.status = "failed"
             raise CellStop("lab-error", f"baseline not clean: {base.symptom}")
+        states = [aftermath.capture(lab)]  # baseline, then after the fault, after the fix
 
     with journal.stage("inject") as st:
         marks = _marks(lab)
@@ -175,6 +186,7 @@ def _run_stages(lab: Lab, opts: CellOptions, fault: Any, remediation: Any,
             raise CellStop("lab-error", f"injection failed: {exc}") from exc
         lab.sync()
         st.evidence["effects"] = _changes(lab, marks)
+        states.append(aftermath.capture(lab))
 
     user_profile = load_profile(lab.client_program) if lab.client_program else decision
     with journal.stage("reproduce") as st:
@@ -191,9 +203,10 @@ def _run_stages(lab: Lab, opts: CellOptions, fault: Any, remediation: Any,
             result.codes[profile.name] = other.codes[profile.name]
         if opts.with_xfreerdp:
             result.xfreerdp.append(compare_with_xfreerdp(lab, "reproduce", result))
-        if unserved(seen.symptom):
-            raise CellStop("not-emulated", f"reproduce: {unserved(seen.symptom)}")
         if seen.symptom is None:
+            if _expects_none(fault, user_profile.name):
+                raise CellStop("not-broken", f"the fault leaves {user_profile.name} a usable "
+                               "session, as its file expects: nothing to fix")
             st.status = "failed"
             raise CellStop("lab-error", f"the fault did not reproduce with {user_profile.name}")
 
@@ -221,13 +234,17 @@ def _run_stages(lab: Lab, opts: CellOptions, fault: Any, remediation: Any,
         st.evidence["probe"] = after.as_dict()
         if opts.with_xfreerdp:
             result.xfreerdp.append(compare_with_xfreerdp(lab, "verify", result))
-        if unserved(after.symptom):
-            raise CellStop("not-emulated", f"verify: {unserved(after.symptom)}")
+        verdict = aftermath.assess(*states, aftermath.capture(lab),
+                                   sidecar_weakens=remediation.security_impact == "weakens")
+        st.evidence["aftermath"] = verdict.__dict__
+        result.collateral, result.weakened = verdict.collateral, verdict.weakened
+        result.security_disagreement = verdict.disagreement
         if after.symptom is None:
-            weakens = remediation.security_impact == "weakens"
-            result.outcome = "fixed-weakens-security" if weakens else "fixed"
+            result.outcome = "fixed-weakens-security" if verdict.weakened else "fixed"
             result.reason = "usable session, no symptom left" + (
-                f" (lowers security: {remediation.title})" if weakens else "")
+                f" (weakens: {'; '.join(verdict.weakened)})" if verdict.weakened else "")
         else:
             result.outcome = "not-fixed"
             result.reason = f"still {after.symptom}"
+        if verdict.collateral:
+            result.reason += f"; collateral: {'; '.join(verdict.collateral)}"

@@ -38,6 +38,7 @@ def to_json(result: MatrixResult) -> dict[str, Any]:
                 "tags": list(fault.tags),
                 "provenance": fault.expected,
                 "requires": list(fault.requires),
+                "variant": fault.variant,
             }
         )
     remediations = [
@@ -60,6 +61,9 @@ def to_json(result: MatrixResult) -> dict[str, Any]:
             "journal": c.journal,
             "reason": c.reason,
             "seconds": round(c.seconds, 4),
+            "collateral": list(c.collateral),
+            "weakened": list(c.weakened),
+            "security_disagreement": c.security_disagreement,
         }
         for c in result.cells
     ]
