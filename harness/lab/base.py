@@ -11,19 +11,27 @@ through the RD Gateway its mstsc settings name (Default.rdp); the emulated Gatew
 `gateway_connect()`: the gateway's resolver and outbound firewall (model), then the backend's
 own `connect_from("gateway", ...)`, so every host-side fault acts through the gateway as well.
 A backend runs the gateway with `serve_gateway(listener)` while `gateway_serving()` says so.
+
+`Lab` implements the contract (harness/lab/contract.py) for every backend whose machines are the
+Windows model: snapshot() / restore() copy the nodes (and their files on disk: keys,
+certificates) and bring them back, and sync() then makes the network follow.
 """
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import errno
 import ipaddress
+import os
 import socket
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import NotEmulated
 from ..gateway.policy import GatewayPolicy
 from ..host.policy import HostPolicy
 from ..net.state import LabState
@@ -35,11 +43,14 @@ from ..rdp import events as ev
 from ..rdp.x224 import Protocol
 from ..windows.gateway import HTTPS_PORT
 from ..windows.node import WindowsNode
+from .contract import ClientEndpoint, LabBackend, LabSnapshot
 from .definition import LabSpec
 from .kdc import Kdc
 
 if TYPE_CHECKING:
     from ..gateway.server import GatewayServer
+    from ..pwsh.remediation import Remediation
+    from ..pwsh.result import RemediationResult
 
 # Model addresses of the nodes, the same on every backend (the netns backend makes them real).
 ADDRESSES = {"client": "10.213.1.2", "host": "10.213.2.2", "gateway": "10.213.3.2",
@@ -49,24 +60,11 @@ GATEWAY_PORT = HTTPS_PORT
 GATEWAY_IDLE_TIMEOUT = 15.0
 
 
-class NotEmulated(Exception):
-    """This backend cannot reproduce something faithfully; the cell says so instead of passing."""
-
-    def __init__(self, reason: str, needs: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.needs = needs
-
-
-class Lab(ABC):
+class Lab(LabBackend):
     """A running lab: nodes (the model) plus a network that carries real RDP between them."""
 
-    backend = "abstract"
-
     def __init__(self, spec: LabSpec, workdir: Path, nodes: dict[str, WindowsNode]) -> None:
-        self.spec = spec
-        self.workdir = workdir
-        self.nodes = nodes
+        super().__init__(spec, workdir, nodes)
         self.host_connections = 0
         self.gateway_connections = 0
         self.kdc: Kdc | None = None  # the domain controller's KDC, while the lab runs
@@ -101,8 +99,9 @@ class Lab(ABC):
         from ..windows.faults import inject
 
         inject(self.nodes[role], action, dict(args or {}))
+        return None
 
-    def run_remediation(self, remediation: Any) -> Any:
+    def run_remediation(self, remediation: Remediation) -> RemediationResult:
         """Run a remediation's script on its target nodes (interpreted on the model here)."""
         from ..pwsh.remediation import run_remediation
 
@@ -112,9 +111,9 @@ class Lab(ABC):
             return run_network_remediation(self, remediation)
         return run_remediation(remediation, self.nodes)
 
-    def xfreerdp_endpoint(self) -> tuple[str, int, list[str] | None, str]:
-        """(address, port, command prefix, server name) for a real xfreerdp on the client."""
-        raise NotEmulated(f"the {self.backend} backend cannot run a real client")
+    def client_endpoint(self) -> ClientEndpoint:
+        """Where a real client program on the client node connects (see the contract)."""
+        raise NotEmulated(f"the {self.backend} backend gives no place to run a real client")
 
     def client_target(self) -> tuple[str, str | None]:
         """The name the client connects to and the address its resolver gives (None: fails)."""
@@ -280,12 +279,37 @@ class Lab(ABC):
                                      source="Schannel" if event.event_id in (36870, 36871)
                                      else "TermService")
 
-    def __enter__(self) -> Lab:
-        self.start()
-        return self
+    # -- snapshots ------------------------------------------------------------------------------
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def snapshot(self, name: str) -> LabSnapshot:
+        """The model now: a private copy of every node, and every file under the work directory
+        (the nodes' C: drives, the lab CA); backends add what they derive outside the model."""
+        state = {"nodes": copy.deepcopy(self.nodes),
+                 "files": _read_tree(self.workdir, self._service_dirs()),
+                 "counters": (self.host_connections, self.gateway_connections)}
+        return LabSnapshot(name, self.backend, state,
+                           dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))
+
+    def _service_dirs(self) -> frozenset[str]:
+        """Folders of the work directory that running services own (the DC's KDC): not part
+        of a snapshot, never rewritten by restore()."""
+        if self.kdc is not None and self.kdc.dir is not None:
+            return frozenset({os.path.relpath(self.kdc.dir, self.workdir)})
+        return frozenset()
+
+    def restore(self, snapshot: LabSnapshot) -> None:
+        """The nodes and files exactly as at snapshot(), then the network follows (sync)."""
+        if snapshot.backend != self.backend:
+            raise ValueError(f"a {snapshot.backend} snapshot cannot restore a {self.backend} lab")
+        state = snapshot.state
+        _write_tree(self.workdir, state["files"], self._service_dirs())
+        fresh = copy.deepcopy(state["nodes"])
+        self.nodes.clear()
+        self.nodes.update(fresh)
+        self.host_connections, self.gateway_connections = state["counters"]
+        self._gateway_not_emulated = None
+        snapshot.restores += 1
+        self.sync()
 
     def probe_setup(self, profile: ClientProfile, *, usable_window: float | None = None,
                     overall_timeout: float = 30.0) -> tuple[ProbeTarget, ProbeOptions]:
@@ -327,11 +351,63 @@ class Lab(ABC):
             options.resolve = None
         return target, options
 
-    def probe(self, profile: ClientProfile, **kw: Any) -> ProbeResult:
+    def probe(self, profile: ClientProfile, *, usable_window: float | None = None,
+              overall_timeout: float = 30.0) -> ProbeResult:
         self.sync()
         self._gateway_not_emulated = None
-        target, options = self.probe_setup(profile, **kw)
+        target, options = self.probe_setup(profile, usable_window=usable_window,
+                                           overall_timeout=overall_timeout)
         result = run_probe(target, options)
         if self._gateway_not_emulated is not None:
             raise self._gateway_not_emulated
         return result
+
+
+def _read_tree(root: Path, skip: frozenset[str] = frozenset()) -> dict[str, bytes | None]:
+    """Every file (bytes) and folder (None) under root, by relative path (`skip`: top-level
+    folders left out)."""
+    tree: dict[str, bytes | None] = {}
+    for folder, dirs, files in os.walk(root):
+        rel = os.path.relpath(folder, root)
+        if rel == ".":
+            dirs[:] = [d for d in dirs if d not in skip]
+        if rel != ".":
+            tree[rel] = None
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                tree[os.path.normpath(os.path.join(rel, name))] = handle.read()
+    return tree
+
+
+def _write_tree(root: Path, tree: dict[str, bytes | None],
+                skip: frozenset[str] = frozenset()) -> None:
+    """Make root hold exactly `tree`: extra files and folders go, changed files are rewritten
+    (`skip`: top-level folders left alone)."""
+    for folder, dirs, files in os.walk(root, topdown=False):
+        rel = os.path.relpath(folder, root)
+        if rel.split(os.sep, 1)[0] in skip:
+            continue
+        for name in files:
+            key = os.path.normpath(os.path.join(rel, name))
+            path = os.path.join(folder, name)
+            if key not in tree or tree[key] is None:
+                os.unlink(path)
+        for name in dirs:
+            key = os.path.normpath(os.path.join(rel, name))
+            path = os.path.join(folder, name)
+            if key not in tree and key not in skip and not os.path.islink(path):
+                os.rmdir(path)
+    for key, data in tree.items():
+        path = os.path.join(root, key)
+        if data is None:
+            os.makedirs(path, exist_ok=True)
+            continue
+        try:
+            with open(path, "rb") as handle:
+                if handle.read() == data:
+                    continue
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(data)

@@ -15,15 +15,12 @@ from typing import Any
 
 import yaml
 
+from ..errors import ProfileError
 from ..rdp.x224 import Protocol
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "data" / "profiles"
 CERT_POLICIES = ("ignore", "warn", "strict")
 CONFIDENCE = ("doc", "run", "open")
-
-
-class ProfileError(ValueError):
-    """A profile file that is missing or malformed; the message names the file and field."""
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ from .commands import (
     bind,
     missing_mandatory,
 )
-from .errors import CmdletError, NotEmulated, ScriptError
+from .errors import CmdletError, ScriptError
+from .errors import ScriptNotEmulated as NotEmulated
 from .objects import get_prop, to_text
 from .parser import parse
 from .result import Effect, ScriptResult

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .errors import NotEmulated
+from ..errors import NotEmulated, RemediationError
 from .interpreter import run_source
 from .result import RemediationResult, ScriptResult
 
@@ -30,15 +30,6 @@ TARGETS = {"client": ("client",), "host": ("host",), "gateway": ("gateway",),
 IMPACTS = ("none", "weakens")
 REQUIRED = ("id", "title", "target", "source", "security_impact", "notes")
 NODE_VALUES = ("address", "fqdn", "name")
-
-
-class RemediationError(ValueError):
-    """A sidecar that cannot be used, or a lab that lacks the target node."""
-
-    def __init__(self, file: str, field_name: str | None, message: str) -> None:
-        where = f"{file}: field '{field_name}'" if field_name else file
-        super().__init__(f"{where}: {message}")
-        self.file, self.field, self.message = file, field_name, message
 
 
 @dataclass(frozen=True)
@@ -62,6 +53,7 @@ class TargetNodeMissing(RemediationError, NotEmulated):
 
     def __init__(self, file: str, role: str) -> None:
         RemediationError.__init__(self, file, "target", f"the lab has no {role} node")
+        self.reason, self.needs = str(self), None
         self.line, self.command = 0, f"a remediation for the {role} node"
         self.detail = f"the lab has no {role} node"
 

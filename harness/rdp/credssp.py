@@ -41,6 +41,7 @@ from .ntlm import (
 )
 from .spnego import (
     KERBEROS_OIDS,
+    KRB5_OID,
     NTLM_OID,
     SEC_E_INVALID_TOKEN,
     Mechanism,
@@ -427,6 +428,34 @@ class RawNtlm:
         return self.ntlm.unwrap(data)
 
 
+class RawKerberos:
+    """A Kerberos token straight in negoTokens, no SPNEGO (rdesktop 1.9's GSS-API CredSSP);
+    Windows' Negotiate acceptor takes it as it takes raw NTLM."""
+
+    kind = "kerberos"
+    mech_oid = KRB5_OID
+
+    def __init__(self, mech: Mechanism) -> None:
+        self.mech = mech
+
+    @property
+    def mech_complete(self) -> bool:
+        return self.mech.complete
+
+    @property
+    def complete(self) -> bool:
+        return self.mech.complete
+
+    def step(self, token: bytes | None) -> bytes | None:
+        return self.mech.step(token)
+
+    def wrap(self, data: bytes) -> bytes:
+        return self.mech.wrap(data)
+
+    def unwrap(self, data: bytes) -> bytes:
+        return self.mech.unwrap(data)
+
+
 def _failure_from(exc: ProtocolFailure, side: Side) -> CredSspFailure:
     """An NTLM, SPNEGO or Kerberos failure as the CredSspFailure the roles raise."""
     status = getattr(exc, "status", None)
@@ -656,7 +685,7 @@ class CredSspServer:
         self.oracle_policy = OraclePolicy(oracle_policy)
         self._public_key = public_key
         self._kerberos = kerberos
-        self.context: RawNtlm | SpnegoAcceptor | None = None
+        self.context: RawNtlm | RawKerberos | SpnegoAcceptor | None = None
         self._state = "wait_first"
         self.client_version: int | None = None
         self.negotiated_version: int | None = None
@@ -701,14 +730,17 @@ class CredSspServer:
         kind = token_kind(req.nego_tokens[0])
         if kind == "ntlm":
             self.context = RawNtlm(self.acceptor)
+        elif kind == "kerberos":
+            if self._kerberos is None:  # not a domain member: no key for the ticket
+                raise self._fail("a Kerberos token, and this host has no TERMSRV key",
+                                 SEC_E_INVALID_TOKEN, "failed")
+            self.context = RawKerberos(self._kerberos())
         else:
             mechs: list[tuple[str, Callable[[], Mechanism]]] = []
             if self._kerberos is not None:
                 mechs += [(oid, self._kerberos) for oid in KERBEROS_OIDS]
             mechs.append((NTLM_OID, lambda: NtlmMechanism(self.acceptor)))
             self.context = SpnegoAcceptor(mechs)
-            if kind == "kerberos":  # a bare Kerberos token: MS-CSSP allows only SPNEGO or NTLM
-                raise ParseError("TSRequest", "a raw Kerberos token outside SPNEGO")
         self._state = "negotiating"
         return self._on_negotiate(req)
 
@@ -793,6 +825,8 @@ class CredSspServer:
         """"ntlm" or "kerberos" once chosen, else "none"."""
         if isinstance(self.context, RawNtlm):
             return "ntlm"
+        if isinstance(self.context, RawKerberos):
+            return "kerberos"
         return _mechanism_name(self.context)
 
     @property

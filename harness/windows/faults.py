@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import FaultError
 from .acl import ace
 from .os_profiles import SCHANNEL_NAMES
 from .registry import (
@@ -25,10 +26,6 @@ ACTIONS: dict[str, Action] = {}
 def action(fn: Action) -> Action:
     ACTIONS[fn.__name__] = fn
     return fn
-
-
-class FaultError(ValueError):
-    """An unknown action or arguments the action does not take."""
 
 
 # -- certificate and key store ------------------------------------------------------------------

@@ -6,6 +6,7 @@ registry, certificate store, key store, services, clock, users and patch level a
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import threading
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, Literal
 
 from harness.gateway.policy import GatewayPolicy
 from harness.host.policy import CredentialUnavailable, HostPolicy, TlsCredential
+from harness.rdp.server_config import neg_rsp_flags_for_build
 
 from . import derive
 from .acl import AclTable, ace
@@ -138,6 +140,14 @@ class WindowsNode:
         self.journal.entries.clear()
         self.journal.record("node", self.name, None, f"installed {self.profile.id} as {role}")
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> WindowsNode:
+        """A private copy of the machine's state (lab snapshots); its lock is a new one."""
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            setattr(clone, key, threading.RLock() if key == "lock" else copy.deepcopy(value, memo))
+        return clone
+
     # -- clock ----------------------------------------------------------------------------------
 
     def now(self) -> dt.datetime:
@@ -261,6 +271,7 @@ class WindowsNode:
                 deny_error_info=ERRINFO_SERVER_DENIED_CONNECTION
                 if self.connection_limit_reached() else None,
                 os_build=f"{self.profile.product} ({self.profile.build})",
+                neg_rsp_flags=neg_rsp_flags_for_build(self.profile.build),
                 max_outstanding_connections=int(self._listener.get(
                     "max_outstanding", self.profile.max_outstanding_connections)),
                 # reconnected to the user's hung session: logon works, nothing is ever drawn
