@@ -8,9 +8,27 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .commands import diff, down, host, matrix, merge, probe, verify
+from .commands import (
+    breakfault,
+    check,
+    classroom,
+    diff,
+    down,
+    execscript,
+    hint,
+    host,
+    matrix,
+    merge,
+    probe,
+    reset,
+    shell,
+    status,
+    up,
+    verify,
+)
 
-COMMANDS = (probe, host, matrix, diff, merge, verify, down)
+COMMANDS = (probe, host, matrix, diff, merge, verify, up, breakfault, status, shell, execscript,
+            check, hint, reset, down, classroom)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from .ci.golden import GOLDEN_DIR, UPDATE_COMMAND, golden_path, load_golden, pinned_outcome
+from .lab import registry
 from .lab.definition import load_lab
-from .lab.factory import resolve_backend
 from .pki import KeyPool
 from .scenario.catalog import load_catalog, load_fault
 from .testing import RdpLab
@@ -58,7 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _backend(config: pytest.Config) -> str:
-    return resolve_backend(config.getoption("--rdplab-backend"))
+    return registry.resolve(config.getoption("--rdplab-backend"))
 
 
 # -- fixtures ----------------------------------------------------------------------------------

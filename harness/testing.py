@@ -22,9 +22,11 @@ from typing import Any
 
 import yaml
 
+from .errors import NotEmulated
+from .lab import registry
 from .lab.base import Lab
 from .lab.definition import LabSpec, load_lab
-from .lab.factory import LabHandle, resolve_backend
+from .lab.factory import LabHandle
 from .matrix.cell import bounded
 from .probe.profiles import ClientProfile, load_profile
 from .probe.result import ProbeResult
@@ -52,7 +54,7 @@ class RdpLab:
         self.scenarios = Path(scenarios or SCENARIO_DIR)
         self.default_profile = profile
         self.settings = settings or ProbeSettings()
-        self._handle = LabHandle(spec, resolve_backend(backend))
+        self._handle = LabHandle(spec, registry.resolve(backend))
         self.lab: Lab = self._handle.__enter__()
         self._scripts = itertools.count(1)
         self._closed = False
@@ -82,12 +84,10 @@ class RdpLab:
         for requirement in loaded.requires:
             why = self.lab.unsupported(requirement)
             if why:
-                from .lab.base import NotEmulated
-
                 raise NotEmulated(why, needs=requirement)
-        done = [apply_step(self.lab, step) for step in loaded.inject]
+        effects = [apply_step(self.lab, step) for step in loaded.inject]
         self.lab.sync()
-        return done
+        return [effect.line for effect in effects]
 
     def run(self, node: str, script_or_text: str | Path) -> ScriptResult:
         """Run a script file or PowerShell text on a node, as the lab runs remediations (real

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(freerdp2-x11 freerdp2-shadow-x11 winpr-utils xvfb nftables iproute2 faketime
-             rdesktop xrdp krb5-kdc krb5-admin-server krb5-user tshark chromium)
+             rdesktop xrdp krb5-kdc krb5-admin-server krb5-user libkrb5-dev tshark chromium)
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,31 +1,62 @@
-"""`rdplab down --all`: remove whatever labs left behind (namespaces, veths, nft tables,
-processes, temporary folders), from their state files; for after a kill -9."""
+"""`rdplab down`: stop and remove a lab started with `rdplab up` (`--name`, `--dir`), also after
+its supervisor was killed; `--all` removes every lab of this user whose supervisor is gone
+(running ones too with `--force`) and whatever interrupted matrix labs left behind (namespaces,
+veths, nft tables, processes, temporary folders), from their state files."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("down", help="remove what interrupted labs left behind",
+    from ..training.cli_support import add_lab_args
+
+    p = sub.add_parser("down", help="stop and remove a lab; --all: what labs left behind",
                        description=__doc__)
-    p.add_argument("--all", action="store_true", required=True,
-                   help="every lab recorded in the state directory")
+    add_lab_args(p)
+    p.add_argument("--all", action="store_true",
+                   help="every lab of this user whose supervisor is gone, and every state file")
+    p.add_argument("--force", action="store_true", help="with --all: running labs too")
     p.add_argument("--keep-live", action="store_true",
-                   help="leave labs whose process is still running")
+                   help="with --all: leave matrix labs whose process is still running")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..training.cli_support import guarded
+
+    return guarded(_run)(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..training.cli_support import lab_from_args
+    from ..training.errors import TrainingError
+    from ..training.labdir import user_labs
+    from ..training.lifecycle import remove, supervisor_alive
+
+    if not args.all:
+        labdir = lab_from_args(args)
+        if not labdir.path.exists():
+            raise TrainingError(f"no lab at {labdir.path}")
+        with labdir.locked():
+            removed = remove(labdir)
+        print(f"lab {labdir.path.name} removed ({len(removed)} items)")
+        return 0
+
     from ..net.cleanup import down_all
 
-    removed = down_all(include_live=not args.keep_live)
+    removed: list[str] = []
+    for labdir in user_labs():
+        record = labdir.read() if labdir.exists() else {}
+        if record and supervisor_alive(record) and not args.force:
+            print(f"left running: lab {labdir.path.name} (use --force, or `rdplab down "
+                  f"--name {labdir.path.name}`)")
+            continue
+        with labdir.locked():
+            removed += remove(labdir)
+    removed += down_all(include_live=not args.keep_live)
     for item in removed:
         print(f"removed {item}")
     if not removed:
         print("nothing to remove")
-    return 0 if removed is not None else 1
-
-
-_ = sys
+    return 0

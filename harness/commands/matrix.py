@@ -9,6 +9,7 @@ its last fix), 130 when interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -21,14 +22,14 @@ from ..ci.document import DocumentError, load_outcomes
 from ..ci.outputs import finish
 from ..ci.policy import parse_fail_on
 from ..ci.shard import parse_shard, shard_pairs
+from ..errors import BackendUnavailable, ConfigError
+from ..lab import registry
 from ..lab.definition import load_lab
-from ..lab.factory import netns_reason, resolve_backend
-from ..matrix.cell import CellOptions
+from ..matrix.cell import LIFECYCLES, CellOptions
 from ..matrix.report import as_document
-from ..matrix.runner import default_jobs, run_matrix
-from ..probe.profiles import ProfileError, load_profile
+from ..matrix.runner import run_matrix
+from ..probe.profiles import load_profile
 from ..scenario.catalog import load_catalog
-from ..scenario.source import ScenarioFileError
 from .options import positive_int, seconds
 
 
@@ -42,10 +43,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--faults", metavar="IDS", help="comma-separated fault ids (default: all)")
     p.add_argument("--remediations", metavar="IDS", help="comma-separated remediation ids")
     p.add_argument("--profile", help="client profile that decides each cell (default: the lab's)")
-    p.add_argument("--backend", default="auto", choices=("auto", "loopback", "netns", "vagrant"),
-                   help="auto: netns when namespaces can be created, else loopback")
+    p.add_argument("--backend", default="auto", choices=registry.choices(),
+                   help="auto: the first of " + ", ".join(registry.AUTO_ORDER)
+                   + " that can run here")
     p.add_argument("--jobs", type=positive_int, default=None,
-                   help="worker processes (default: one per core; six per core on netns)")
+                   help="worker processes (default: the backend's, e.g. one per core on "
+                   "loopback; capped by how many labs the backend may run at once)")
+    p.add_argument("--lifecycle", default="snapshot", choices=LIFECYCLES,
+                   help="snapshot: per fault, every remediation starts from a snapshot of the "
+                   "reproduced fault; fresh: a fresh lab per cell (same outcomes, slower)")
     p.add_argument("--scenarios", type=Path, help="scenario folder (default: scenarios/)")
     p.add_argument("--stage-timeout", type=seconds, default=2.0,
                    help="cap on each probe stage's timeout, seconds (a timeout is still a timeout)")
@@ -87,15 +93,18 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     labs = [args.lab] if args.lab_given else golden.shipped_labs()
-    backends = [args.backend] if args.backend != "auto" else (
-        ["loopback", "netns"] if netns_reason() is None else ["loopback"])
+    skipped = {name: why for name in registry.AUTO_ORDER
+               if (why := registry.backend_class(name).availability()) is not None}
+    backends = [args.backend] if args.backend != "auto" else [
+        name for name in reversed(registry.AUTO_ORDER) if name not in skipped]
     status = 0
     for lab in labs:
         for backend in backends:
             one = argparse.Namespace(**{**vars(args), "lab": lab, "backend": backend})
             status = max(status, run_one(one))
-    if backends == ["loopback"] and args.backend == "auto":
-        print(f"netns golden files not updated: {netns_reason()}", file=sys.stderr)
+    if args.backend == "auto":
+        for name, why in skipped.items():
+            print(f"{name} golden files not updated: {why}", file=sys.stderr)
     return status
 
 
@@ -111,39 +120,32 @@ def run_one(args: argparse.Namespace) -> int:
         catalog, left_out = catalog.for_lab(spec.name)
         if args.profile:
             load_profile(args.profile)
-        backend = resolve_backend(args.backend)
-        if args.backend == "auto" and backend == "loopback":
-            print(f"netns backend not available ({netns_reason()}): using loopback; cells that "
-                  "need the kernel are reported as not emulated", file=sys.stderr)
-    except (ScenarioFileError, ProfileError, DocumentError, ValueError) as exc:
+    except (ConfigError, DocumentError, ValueError) as exc:
         print(f"rdplab matrix: {exc}\nnothing was run.", file=sys.stderr)
         return 2
-    if backend == "netns" and args.backend == "netns" and (why := netns_reason()):
-        print(f"rdplab matrix: the netns backend cannot run here: {why}\nnothing was run.",
-              file=sys.stderr)
+    try:
+        backend = registry.resolve(args.backend)
+        backend_class = registry.backend_class(backend)
+        backend_class.preflight(spec)
+    except BackendUnavailable as exc:
+        print(f"rdplab matrix: {exc}\nnothing was run.", file=sys.stderr)
         return 2
-    if backend == "vagrant":
-        from ..lab.vagrant import LabError, VagrantOptions, preflight, required_boxes
-
-        try:
-            options = VagrantOptions.from_env()
-            preflight(options.root)
-            required_boxes(spec, options)
-        except LabError as exc:
-            print(f"rdplab matrix: the vagrant backend cannot run here: {exc}\nnothing was run.",
-                  file=sys.stderr)
-            return 2
+    note = registry.auto_fallback_note(args.backend, backend)
+    if note:
+        print(note, file=sys.stderr)
     if args.jobs is None:
-        args.jobs = default_jobs(backend)
-    if backend == "vagrant" and args.jobs > 1:
-        err.print("the vagrant backend runs one cell at a time (the VMs are shared): --jobs 1")
-        args.jobs = 1
+        args.jobs = backend_class.default_jobs(os.cpu_count() or 1)
+    limit = backend_class.max_concurrent_labs(spec)
+    if limit is not None and args.jobs > limit:
+        err.print(f"the {backend} backend runs at most {limit} lab(s) at once: --jobs {limit}")
+        args.jobs = limit
     journals = args.journals or (args.json.parent / f"{args.json.stem}-journals" if args.json
                                  else Path(tempfile.mkdtemp(prefix="rdplab-journals-")))
     opts = CellOptions(lab=str(spec.path), backend=backend,
                        scenarios=str(args.scenarios) if args.scenarios else None,
                        profile=args.profile, stage_timeout=args.stage_timeout,
-                       with_xfreerdp=args.with_xfreerdp, journal_dir=str(journals))
+                       with_xfreerdp=args.with_xfreerdp, journal_dir=str(journals),
+                       lifecycle=args.lifecycle)
     if left_out:
         err.print(f"faults not written for lab {spec.name} (their 'labs' field): "
                   f"{', '.join(left_out)}")

@@ -19,8 +19,8 @@ from rich.console import Console
 
 from ..ci.adhoc import ScriptInputError, adhoc_scenarios
 from ..ci.compare import EXIT_REGRESSION
+from ..lab import registry
 from ..lab.definition import load_lab
-from ..lab.factory import resolve_backend
 from ..matrix.cell import CellOptions, CellResult, run_cell
 from ..matrix.console import SYMBOL
 from ..matrix.runner import default_jobs, run_matrix
@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--node", choices=("client", "host", "gateway", "both"),
                    help="where the script runs (default: its '# node: ...' header)")
     p.add_argument("--lab", default="default", help="lab name or file")
-    p.add_argument("--backend", default="auto", choices=("auto", "loopback", "netns", "vagrant"))
+    p.add_argument("--backend", default="auto", choices=registry.choices())
     p.add_argument("--scenarios", type=Path, help="fault folder (default: scenarios/)")
     p.add_argument("--stage-timeout", type=float, default=2.0)
     p.add_argument("--journals", type=Path, metavar="DIR", help="keep the cell journals here")
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     out = Console(soft_wrap=True)
     try:
         spec = load_lab(args.lab)
-        backend = resolve_backend(args.backend)
+        backend = registry.resolve(args.backend)
         with adhoc_scenarios(args.script, args.node, args.scenarios) as (folder, rem_id):
             catalog, _ = load_catalog(folder).for_lab(spec.name)
             if args.fault and args.fault not in catalog.faults:

@@ -120,6 +120,10 @@ def _connect_event(exc: OSError) -> str:
         return "refused"
     if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
         return "unreachable"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "blocked"  # WSAEACCES: a local filter refused the connect
+    if exc.errno == errno.EINVAL:
+        return "socket_error"  # WSAEINVAL: the client's own network stack is broken
     return "failed"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import HostConfigError
 from .credentials import file_credential
 from .policy import HostPolicy
 
@@ -50,10 +51,6 @@ _VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
                         "an error info code (e.g. 7 for ERRINFO_SERVER_DENIED_CONNECTION) or null"),
     "update_burst_bytes": (lambda v: 0 <= v <= 64 * 1024 * 1024, "bytes, from 0 to 64 MiB"),
 }
-
-
-class HostConfigError(ValueError):
-    """A config file that cannot be used; the message names the file, line and field."""
 
 
 def _type_names(expected: type | tuple[type, ...]) -> str:

@@ -45,6 +45,8 @@ class HostStats:
     peak_outstanding: int = 0
     peak_buffered: int = 0  # most bytes of an incomplete PDU one connection held
     reasons: list[str] = field(default_factory=list)
+    # One per NLA logon: "ntlm" (raw, FreeRDP), "spnego/ntlm" or "spnego/kerberos" (Windows).
+    logons: list[str] = field(default_factory=list)
 
 
 class EmulatedHost:
@@ -218,6 +220,11 @@ class EmulatedHost:
                     with self._lock:
                         self.stats.failed += 1
                         self.stats.reasons.append(f"{event.stage}: {event.reason}")
+                elif isinstance(event, ev.StageCompleted) and event.stage == "credssp":
+                    d = event.detail
+                    with self._lock:
+                        self.stats.logons.append(
+                            ("spnego/" if d.get("spnego") else "") + str(d.get("mechanism")))
                 elif isinstance(event, ev.StageCompleted) and event.stage == "finalisation":
                     activated = True
                     with self._lock:

@@ -11,19 +11,31 @@ through the RD Gateway its mstsc settings name (Default.rdp); the emulated Gatew
 `gateway_connect()`: the gateway's resolver and outbound firewall (model), then the backend's
 own `connect_from("gateway", ...)`, so every host-side fault acts through the gateway as well.
 A backend runs the gateway with `serve_gateway(listener)` while `gateway_serving()` says so.
+
+`Lab` implements the contract (harness/lab/contract.py) for every backend whose machines are the
+Windows model: snapshot() / restore() copy the nodes (and their files on disk: keys,
+certificates) and bring them back, and sync() then makes the network follow.
 """
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import errno
 import ipaddress
+import os
 import socket
-from abc import ABC, abstractmethod
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import NotEmulated
 from ..gateway.policy import GatewayPolicy
 from ..host.policy import HostPolicy
+from ..net.state import LabState
+from ..probe.kerberos import KerberosClient
 from ..probe.profiles import ClientProfile
 from ..probe.result import ProbeResult
 from ..probe.runner import ProbeOptions, ProbeTarget, run_probe
@@ -31,39 +43,31 @@ from ..rdp import events as ev
 from ..rdp.x224 import Protocol
 from ..windows.gateway import HTTPS_PORT
 from ..windows.node import WindowsNode
+from .contract import ClientEndpoint, LabBackend, LabSnapshot
 from .definition import LabSpec
+from .kdc import Kdc
 
 if TYPE_CHECKING:
     from ..gateway.server import GatewayServer
+    from ..pwsh.remediation import Remediation
+    from ..pwsh.result import RemediationResult
 
 # Model addresses of the nodes, the same on every backend (the netns backend makes them real).
-ADDRESSES = {"client": "10.213.1.2", "host": "10.213.2.2", "gateway": "10.213.3.2"}
+ADDRESSES = {"client": "10.213.1.2", "host": "10.213.2.2", "gateway": "10.213.3.2",
+             "dc": "10.213.4.2"}
 RDP_PORT = 3389
 GATEWAY_PORT = HTTPS_PORT
 GATEWAY_IDLE_TIMEOUT = 15.0
 
 
-class NotEmulated(Exception):
-    """This backend cannot reproduce something faithfully; the cell says so instead of passing."""
-
-    def __init__(self, reason: str, needs: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.needs = needs
-
-
-class Lab(ABC):
+class Lab(LabBackend):
     """A running lab: nodes (the model) plus a network that carries real RDP between them."""
 
-    backend = "abstract"
-
     def __init__(self, spec: LabSpec, workdir: Path, nodes: dict[str, WindowsNode]) -> None:
-        self.spec = spec
-        self.workdir = workdir
-        self.nodes = nodes
+        super().__init__(spec, workdir, nodes)
         self.host_connections = 0
         self.gateway_connections = 0
-        self.client_program: str | None = None  # a fault may have the user run another client
+        self.kdc: Kdc | None = None  # the domain controller's KDC, while the lab runs
         self._gateway_not_emulated: NotEmulated | None = None
 
     # -- what a backend provides ---------------------------------------------------------------
@@ -95,16 +99,21 @@ class Lab(ABC):
         from ..windows.faults import inject
 
         inject(self.nodes[role], action, dict(args or {}))
+        return None
 
-    def run_remediation(self, remediation: Any) -> Any:
+    def run_remediation(self, remediation: Remediation) -> RemediationResult:
         """Run a remediation's script on its target nodes (interpreted on the model here)."""
         from ..pwsh.remediation import run_remediation
 
+        if getattr(remediation, "target", None) == "network":
+            from .network_remedies import run_network_remediation
+
+            return run_network_remediation(self, remediation)
         return run_remediation(remediation, self.nodes)
 
-    def xfreerdp_endpoint(self) -> tuple[str, int, list[str] | None, str]:
-        """(address, port, command prefix, server name) for a real xfreerdp on the client."""
-        raise NotEmulated(f"the {self.backend} backend cannot run a real client")
+    def client_endpoint(self) -> ClientEndpoint:
+        """Where a real client program on the client node connects (see the contract)."""
+        raise NotEmulated(f"the {self.backend} backend gives no place to run a real client")
 
     def client_target(self) -> tuple[str, str | None]:
         """The name the client connects to and the address its resolver gives (None: fails)."""
@@ -130,6 +139,26 @@ class Lab(ABC):
         raise NotEmulated(f"network fault {action!r} needs the netns backend", needs="netns")
 
     # -- shared --------------------------------------------------------------------------------
+
+    @property
+    def client_program(self) -> str | None:
+        """The client profile the user runs (a fault may change it, installing the current
+        client changes it back); None: the lab's decision profile. Kept on the client node."""
+        return self.client.client_program
+
+    @client_program.setter
+    def client_program(self, profile: str | None) -> None:
+        with self.client.lock:
+            before, self.client.client_program = self.client.client_program, profile
+            self.client.journal.record("client", "RDP client program", before, profile)
+
+    def client_connect(self, address: str, port: int, timeout: float) -> socket.socket:
+        """A connection the user's RDP client makes: the client machine's own stack first (a
+        corrupt Winsock catalog, an outbound filter on mstsc.exe), then the backend's path."""
+        error = self.client.client_socket_error(address, port)
+        if error is not None:
+            raise error
+        return self.connect(address, port, timeout)
 
     @property
     def host(self) -> WindowsNode:
@@ -214,7 +243,35 @@ class Lab(ABC):
     def host_policy(self) -> HostPolicy:
         """Read from the model at every connection: the host is the model."""
         self.host_connections += 1
-        return self.host.host_policy()
+        policy = self.host.host_policy()
+        if self.kdc is not None:  # a domain member: its TERMSRV keys from the DC
+            policy = replace(policy, kerberos_keytab=str(self.kdc.keytab(self.host.fqdn)))
+        return policy
+
+    # -- the domain controller ------------------------------------------------------------------
+
+    def start_domain(self, *, address: str = "127.0.0.1", prefix: Sequence[str] = (),
+                     state: LabState | None = None) -> None:
+        """Run the DC's KDC (labs with a `dc` node): realm, users and the host's TERMSRV key."""
+        if not self.spec.has_domain_controller or self.kdc is not None:
+            return
+        kdc = Kdc(self.spec.realm, self.spec.users, [self.host.fqdn], address=address,
+                  parent=self.workdir, prefix=prefix, state=state)
+        self.kdc = kdc
+        kdc.start()
+
+    def stop_domain(self) -> None:
+        kdc, self.kdc = self.kdc, None
+        if kdc is not None:
+            kdc.stop()
+
+    def kerberos_client(self) -> KerberosClient | None:
+        """The client machine's Kerberos (its clock, the DC's KDC), None outside a domain."""
+        if self.kdc is None:
+            return None
+        settings = self.client.client_settings()
+        return KerberosClient(self.spec.realm, self.kdc.krb5_conf, self.workdir / "client-krb5",
+                              settings.clock_offset)
 
     def host_event(self, event: ev.HostLog) -> None:
         if event.event_id is not None:
@@ -222,12 +279,37 @@ class Lab(ABC):
                                      source="Schannel" if event.event_id in (36870, 36871)
                                      else "TermService")
 
-    def __enter__(self) -> Lab:
-        self.start()
-        return self
+    # -- snapshots ------------------------------------------------------------------------------
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def snapshot(self, name: str) -> LabSnapshot:
+        """The model now: a private copy of every node, and every file under the work directory
+        (the nodes' C: drives, the lab CA); backends add what they derive outside the model."""
+        state = {"nodes": copy.deepcopy(self.nodes),
+                 "files": _read_tree(self.workdir, self._service_dirs()),
+                 "counters": (self.host_connections, self.gateway_connections)}
+        return LabSnapshot(name, self.backend, state,
+                           dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))
+
+    def _service_dirs(self) -> frozenset[str]:
+        """Folders of the work directory that running services own (the DC's KDC): not part
+        of a snapshot, never rewritten by restore()."""
+        if self.kdc is not None and self.kdc.dir is not None:
+            return frozenset({os.path.relpath(self.kdc.dir, self.workdir)})
+        return frozenset()
+
+    def restore(self, snapshot: LabSnapshot) -> None:
+        """The nodes and files exactly as at snapshot(), then the network follows (sync)."""
+        if snapshot.backend != self.backend:
+            raise ValueError(f"a {snapshot.backend} snapshot cannot restore a {self.backend} lab")
+        state = snapshot.state
+        _write_tree(self.workdir, state["files"], self._service_dirs())
+        fresh = copy.deepcopy(state["nodes"])
+        self.nodes.clear()
+        self.nodes.update(fresh)
+        self.host_connections, self.gateway_connections = state["counters"]
+        self._gateway_not_emulated = None
+        snapshot.restores += 1
+        self.sync()
 
     def probe_setup(self, profile: ClientProfile, *, usable_window: float | None = None,
                     overall_timeout: float = 30.0) -> tuple[ProbeTarget, ProbeOptions]:
@@ -256,24 +338,76 @@ class Lab(ABC):
         target = ProbeTarget(settings.connection_target or self.host.fqdn, RDP_PORT, user,
                              password, self.spec.domain)
         options = ProbeOptions(effective, trust_pem=settings.trusted_ca_pem,
-                               clock_offset=settings.clock_offset, connect=self.connect,
+                               clock_offset=settings.clock_offset, connect=self.client_connect,
                                resolve=resolve, usable_window=usable_window,
-                               overall_timeout=overall_timeout)
+                               overall_timeout=overall_timeout, kerberos=self.kerberos_client())
         if settings.gateway:
             from ..gateway.probe_support import gateway_connector
 
             # Through the RD Gateway: the client resolves and reaches the gateway, and hands
             # the computer name, unresolved, to the gateway (which resolves it itself).
             options.connect = gateway_connector(f"https://{settings.gateway}", target, options,
-                                                connect=self.connect, resolve=resolve)
+                                                connect=self.client_connect, resolve=resolve)
             options.resolve = None
         return target, options
 
-    def probe(self, profile: ClientProfile, **kw: Any) -> ProbeResult:
+    def probe(self, profile: ClientProfile, *, usable_window: float | None = None,
+              overall_timeout: float = 30.0) -> ProbeResult:
         self.sync()
         self._gateway_not_emulated = None
-        target, options = self.probe_setup(profile, **kw)
+        target, options = self.probe_setup(profile, usable_window=usable_window,
+                                           overall_timeout=overall_timeout)
         result = run_probe(target, options)
         if self._gateway_not_emulated is not None:
             raise self._gateway_not_emulated
         return result
+
+
+def _read_tree(root: Path, skip: frozenset[str] = frozenset()) -> dict[str, bytes | None]:
+    """Every file (bytes) and folder (None) under root, by relative path (`skip`: top-level
+    folders left out)."""
+    tree: dict[str, bytes | None] = {}
+    for folder, dirs, files in os.walk(root):
+        rel = os.path.relpath(folder, root)
+        if rel == ".":
+            dirs[:] = [d for d in dirs if d not in skip]
+        if rel != ".":
+            tree[rel] = None
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                tree[os.path.normpath(os.path.join(rel, name))] = handle.read()
+    return tree
+
+
+def _write_tree(root: Path, tree: dict[str, bytes | None],
+                skip: frozenset[str] = frozenset()) -> None:
+    """Make root hold exactly `tree`: extra files and folders go, changed files are rewritten
+    (`skip`: top-level folders left alone)."""
+    for folder, dirs, files in os.walk(root, topdown=False):
+        rel = os.path.relpath(folder, root)
+        if rel.split(os.sep, 1)[0] in skip:
+            continue
+        for name in files:
+            key = os.path.normpath(os.path.join(rel, name))
+            path = os.path.join(folder, name)
+            if key not in tree or tree[key] is None:
+                os.unlink(path)
+        for name in dirs:
+            key = os.path.normpath(os.path.join(rel, name))
+            path = os.path.join(folder, name)
+            if key not in tree and key not in skip and not os.path.islink(path):
+                os.rmdir(path)
+    for key, data in tree.items():
+        path = os.path.join(root, key)
+        if data is None:
+            os.makedirs(path, exist_ok=True)
+            continue
+        try:
+            with open(path, "rb") as handle:
+                if handle.read() == data:
+                    continue
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(data)

@@ -46,6 +46,15 @@ class LabSpec:
         return "gateway" in self.nodes
 
     @property
+    def has_domain_controller(self) -> bool:
+        return "dc" in self.nodes
+
+    @property
+    def realm(self) -> str:
+        """The Kerberos realm of the lab's domain (Active Directory: the DNS domain in capitals)."""
+        return self.dns_domain.upper()
+
+    @property
     def user(self) -> tuple[str, str]:
         """The user the lab's client logs on as (the first one)."""
         name = next(iter(self.users))

@@ -1,29 +1,24 @@
-"""Building a lab: the Windows nodes from a LabSpec, then a backend chosen by name.
-
-Backends form a registry, as testinfra's connection backends do: `loopback`, `netns`,
-`vagrant`; `auto` picks netns when this process may create namespaces, loopback otherwise.
-"""
+"""Building a lab: the Windows nodes from a LabSpec, then a backend chosen by name
+(harness/lab/registry.py: `loopback`, `netns`, `vagrant`; `auto` picks netns when this process
+may create namespaces, loopback otherwise)."""
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import tempfile
 from pathlib import Path
 
 from ..windows.gateway import DEFAULT_GROUP
 from ..windows.node import WindowsNode
-from .base import ADDRESSES, Lab
+from . import registry
+from .base import ADDRESSES
+from .contract import LabBackend
 from .definition import LabSpec
 
-BACKENDS = {
-    "loopback": "harness.lab.loopback:LoopbackLab",
-    "netns": "harness.lab.netns:NetnsLab",
-    "vagrant": "harness.lab.vagrant:VagrantLab",
-}
+BACKENDS = registry.BACKENDS
 
 
-_ROLE_ORDER = ("client", "gateway", "host")
+_ROLE_ORDER = ("client", "gateway", "host", "dc")
 
 
 def build_node(spec: LabSpec, role: str, lab_dir: Path, os_profile: str | None = None
@@ -47,8 +42,9 @@ def point_client_dns(nodes: dict[str, WindowsNode]) -> None:
     for role in ("host", "gateway"):
         if role in nodes:
             client.network.set_dns_record(nodes[role].fqdn, ADDRESSES[role])
-    if "gateway" in nodes:
-        nodes["gateway"].network.dns_records = client.network.dns_records
+    for role in ("gateway", "host"):  # one DNS server: `ipconfig /registerdns` updates it
+        if role in nodes:
+            nodes[role].network.dns_records = client.network.dns_records
 
 
 def set_up_gateway(nodes: dict[str, WindowsNode], fresh: tuple[str, ...]) -> None:
@@ -94,11 +90,8 @@ def reinstall_node(spec: LabSpec, nodes: dict[str, WindowsNode], role: str, os_p
 
 
 def resolve_backend(name: str) -> str:
-    if name != "auto":
-        if name not in BACKENDS:
-            raise ValueError(f"unknown backend {name!r}; use auto, {', '.join(BACKENDS)}")
-        return name
-    return "netns" if netns_reason() is None else "loopback"
+    """A registered backend name (`auto` resolved); see registry.resolve."""
+    return registry.resolve(name)
 
 
 def netns_reason() -> str | None:
@@ -114,9 +107,8 @@ def netns_reason() -> str | None:
     return None
 
 
-def backend_class(name: str) -> type[Lab]:
-    module, _, attr = BACKENDS[resolve_backend(name)].partition(":")
-    return getattr(importlib.import_module(module), attr)
+def backend_class(name: str) -> type[LabBackend]:
+    return registry.backend_class(name)
 
 
 class LabHandle:
@@ -137,17 +129,15 @@ class LabHandle:
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> Lab:
+    def __enter__(self) -> LabBackend:
         try:
-            self.lab.start()
+            return self.lab.__enter__()  # closes the lab itself when start() fails
         except BaseException:
-            self.lab.close()
             self._cleanup_dir()
             raise
-        return self.lab
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.lab.close()
+            self.lab.__exit__(None, None, None)
         finally:
             self._cleanup_dir()

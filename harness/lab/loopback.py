@@ -18,6 +18,7 @@ from ..gateway.server import GatewayServer
 from ..host.server import EmulatedHost, listen
 from ..windows.node import WindowsNode
 from .base import ADDRESSES, GATEWAY_PORT, Lab, NotEmulated
+from .contract import ClientEndpoint, GatewayEndpoint
 from .definition import LabSpec
 
 
@@ -37,6 +38,7 @@ class LoopbackLab(Lab):
         hole = socket.socket()
         hole.bind(("127.0.0.1", 0))
         self._closed_port = hole
+        self.start_domain()
         self.sync()
 
     def _listen(self) -> None:
@@ -136,6 +138,14 @@ class LoopbackLab(Lab):
         closed = self._closed_port.getsockname()[1] if self._closed_port else 1
         return "127.0.0.1", closed, name
 
+    def client_endpoint(self) -> ClientEndpoint:
+        """In this process's network: the client's names map onto loopback ports (a real
+        client gets them through a private hosts file)."""
+        address, port, _, name = self.xfreerdp_endpoint()
+        gateway = self.xfreerdp_gateway()
+        return ClientEndpoint(address, port, name, None,
+                              GatewayEndpoint(*gateway) if gateway is not None else None)
+
     def unsupported(self, requirement: str) -> str | None:
         if requirement == "netns":
             return "needs the netns backend (kernel network faults)"
@@ -147,3 +157,4 @@ class LoopbackLab(Lab):
         if self._closed_port is not None:
             self._closed_port.close()
             self._closed_port = None
+        self.stop_domain()

@@ -56,6 +56,7 @@ from ..net.dns import lab_hosts
 from ..net.nsenter import ns_exec_argv
 from ..windows.node import WindowsNode
 from .base import ADDRESSES, GATEWAY_PORT, RDP_PORT, Lab, NotEmulated
+from .contract import ClientEndpoint, GatewayEndpoint, LabSnapshot
 from .definition import LabSpec
 
 if TYPE_CHECKING:
@@ -69,6 +70,18 @@ VPN_LEGS = ("client",)  # the endpoints on the far side of the VPN
 
 class NetnsLab(Lab):
     backend = "netns"
+
+    @classmethod
+    def availability(cls) -> str | None:
+        """No namespaces (not root), or no ip/nft/tc: said why."""
+        from .factory import netns_reason
+
+        return netns_reason()
+
+    @classmethod
+    def default_jobs(cls, cores: int) -> int:
+        """Six workers per core: network-fault cells mostly wait for timeouts."""
+        return max(1, min(16, cores * 6))
 
     def __init__(self, spec: LabSpec, workdir: Path, nodes: dict[str, WindowsNode], *,
                  state_dir: Path | None = None) -> None:
@@ -86,6 +99,7 @@ class NetnsLab(Lab):
         self._mtu: dict[str, int] = {}
         self._hosts: dict[str, str] | None = None
         self.network_faults: dict[str, dict[str, Any]] = {}
+        self._fault_args: dict[str, dict[str, Any]] = {}  # as given, for restore()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -137,6 +151,7 @@ class NetnsLab(Lab):
         self._mtu = {}
         self._hosts = None
         self.network_faults.clear()
+        self._fault_args.clear()
         if net is not None:
             scratch = self._scratch_workdir()
             if scratch is not None:
@@ -301,6 +316,13 @@ class NetnsLab(Lab):
         name, _ = self.client_target()
         return name, RDP_PORT, self.exec_prefix("client"), name
 
+    def client_endpoint(self) -> ClientEndpoint:
+        """A real client in the client namespace, by the client's own names."""
+        name, port, prefix, server = self.xfreerdp_endpoint()
+        gateway = self.xfreerdp_gateway()
+        return ClientEndpoint(name, port, server, tuple(prefix),
+                              GatewayEndpoint(*gateway) if gateway is not None else None)
+
     def xfreerdp_gateway(self) -> tuple[str, int, str] | None:
         """(address, port, name) of the RD Gateway the client's settings name, for `/g:`; the
         name itself as the address (the namespace resolves it); None for a direct connection."""
@@ -319,6 +341,7 @@ class NetnsLab(Lab):
         args = dict(args or {})
         with self._lock:
             net = self.net
+            self._fault_args[action] = dict(args)
             if action == "mtu_blackhole":
                 mtu = int(args.get("mtu", 1300))
                 drop_icmp = bool(args.get("drop_icmp", True))
@@ -334,6 +357,7 @@ class NetnsLab(Lab):
                 apply_mss_clamp(net)
                 self.network_faults[action] = {}
             else:
+                self._fault_args.pop(action, None)
                 raise NotEmulated(f"network fault {action!r} is not one the netns backend knows "
                                   f"({', '.join(NETWORK_FAULTS)})")
 
@@ -347,6 +371,28 @@ class NetnsLab(Lab):
         with self._lock:
             removers[action](self.net)
             self.network_faults.pop(action, None)
+            self._fault_args.pop(action, None)
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def snapshot(self, name: str) -> LabSnapshot:
+        """The model (Lab.snapshot) and the faults on the path, which live in the kernel only."""
+        snap = super().snapshot(name)
+        with self._lock:
+            snap.state["network_faults"] = {a: dict(v) for a, v in self._fault_args.items()}
+        return snap
+
+    def restore(self, snapshot: LabSnapshot) -> None:
+        """The model, then the kernel: path faults cleared and re-applied as they were when the
+        snapshot was taken (when they differ), listener/firewall/MTU/names by sync()."""
+        wanted = snapshot.state.get("network_faults", {})
+        with self._lock:
+            if wanted != self._fault_args:
+                for action in list(self._fault_args):
+                    self.clear_network_fault(action)
+                for action, args in wanted.items():
+                    self.apply_network_fault(action, dict(args))
+        super().restore(snapshot)
 
     def unsupported(self, requirement: str) -> str | None:
         if requirement == "netns":

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import BackendUnavailable
 from ..probe.profiles import ClientProfile
 from ..probe.runner import ProbeOptions, ProbeTarget
 from ..pwsh.remediation import (
@@ -56,6 +57,7 @@ from ..windows.registry import (
 )
 from . import vagrant_faults
 from .base import ADDRESSES, RDP_PORT, Lab, NotEmulated
+from .contract import LabSnapshot
 from .definition import LabSpec
 from .winrm_runner import (
     LabError,
@@ -87,8 +89,13 @@ DEFAULT_WINRM_CREDENTIALS = ("vagrant", "vagrant")  # the convention of public W
 ON_CLOSE = ("restore", "halt", "keep")
 
 
-class VagrantUnavailable(LabError):
+class VagrantUnavailable(BackendUnavailable):
     """Something the Vagrant lab needs is missing on this machine (named in the message)."""
+
+
+def vm_snapshot_name(lab: str, name: str) -> str:
+    """A VM snapshot's name for one of the lab's own snapshots (`rdplab-<lab>-<name>`)."""
+    return "rdplab-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{lab}-{name}")
 
 
 def box_env_var(os_id: str) -> str:
@@ -273,7 +280,7 @@ class VagrantControl:
                  record: Callable[..., dict[str, Any]], provider: str | None = None) -> None:
         self.root, self.log_path, self.record, self.provider = root, log_path, record, provider
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_cm = module.make_file_cm(str(log_path)) if hasattr(module, "make_file_cm") else None
+        log_cm = module.make_file_cm(str(log_path))
         self.vagrant = _killable(module.Vagrant)(root=str(root), env=env, out_cm=log_cm,
                                                  err_cm=log_cm)
 
@@ -321,6 +328,9 @@ class VagrantControl:
 
     def snapshot_restore(self, name: str, timeout: float) -> None:
         self.call(f"snapshot restore {name}", "snapshot_restore", name, timeout=timeout)
+
+    def snapshot_delete(self, name: str, timeout: float) -> None:
+        self.call(f"snapshot delete {name}", "snapshot_delete", name, timeout=timeout)
 
     def halt(self, timeout: float) -> None:
         self.call("halt", "halt", timeout=timeout)
@@ -592,6 +602,35 @@ class VagrantLab(Lab):
 
     backend = "vagrant"
 
+    @classmethod
+    def availability(cls) -> str | None:
+        """What this machine lacks for any Vagrant lab (python-vagrant, pywinrm, `vagrant`,
+        the Vagrantfile), or None."""
+        try:
+            preflight(VagrantOptions.from_env().root)
+        except LabError as exc:
+            return str(exc)
+        return None
+
+    @classmethod
+    def preflight(cls, spec: LabSpec) -> None:
+        """As availability(), and a box for every node's OS; VagrantUnavailable otherwise."""
+        try:
+            options = VagrantOptions.from_env()
+            preflight(options.root)
+            required_boxes(spec, options)
+        except LabError as exc:
+            raise VagrantUnavailable(f"the vagrant backend cannot run here: {exc}") from None
+
+    @classmethod
+    def max_concurrent_labs(cls, spec: LabSpec) -> int | None:
+        """One: the VMs of a lab are shared (VmLock serialises cells across processes)."""
+        return 1
+
+    @classmethod
+    def default_jobs(cls, cores: int) -> int:
+        return 1
+
     def __init__(self, spec: LabSpec, workdir: Path, nodes: dict[str, WindowsNode], *,
                  options: VagrantOptions | None = None,
                  session_factory: Callable[..., Any] | None = None,
@@ -613,6 +652,7 @@ class VagrantLab(Lab):
         self._dirty = False
         self.dotfile = Path(self.options.root) / ".vagrant" / f"rdplab-{spec.name}"
         self._lock = VmLock(self.dotfile / "rdplab.lock")
+        self._vm_snapshots: list[str] = []  # taken by snapshot(), deleted by close()
 
     # -- journal -------------------------------------------------------------------------------
 
@@ -821,7 +861,20 @@ class VagrantLab(Lab):
             log.warning("vagrant lab close: %s", exc)
             self._record("close", ok=False, error=str(exc))
         finally:
-            self._lock.release()
+            try:
+                self._delete_vm_snapshots()
+            finally:
+                self._lock.release()
+
+    def _delete_vm_snapshots(self) -> None:
+        """The fault snapshots this lab took are its own: deleted at close (journalled)."""
+        while self._vm_snapshots and self._control is not None:
+            name = self._vm_snapshots.pop()
+            try:
+                self._control.snapshot_delete(name, self.options.snapshot_timeout)
+            except LabError as exc:
+                log.warning("vagrant lab close: %s", exc)
+                self._record("close", ok=False, error=str(exc))
 
     # -- faults --------------------------------------------------------------------------------
 
@@ -967,6 +1020,44 @@ class VagrantLab(Lab):
             chosen += [(r, check) for r in roles if r in self.targets]
         return chosen
 
+    def verify_state(self, remediation: Remediation) -> list[dict[str, Any]]:
+        """The contract's name for verify()."""
+        return self.verify(remediation)
+
+    # -- snapshots (real VM snapshots; tested with fakes of python-vagrant and WinRM) ----------
+
+    def snapshot(self, name: str) -> LabSnapshot:
+        """`vagrant snapshot save` of every VM as they are now (pending restarts done first),
+        with the model's mirror, the pinned certificates and the held connections."""
+        self.sync()
+        vm_name = vm_snapshot_name(self.spec.name, name)
+        self.control().snapshot_save(vm_name, self.options.snapshot_timeout)
+        if vm_name not in self._vm_snapshots:
+            self._vm_snapshots.append(vm_name)
+        snap = super().snapshot(name)
+        snap.state.update(vm_snapshot=vm_name, pinned_pem=self.pinned_pem,
+                          held=len(self._held.sockets))
+        self._record("snapshot", name=vm_name, ok=True)
+        return snap
+
+    def restore(self, snapshot: LabSnapshot) -> None:
+        """`vagrant snapshot restore`, WinRM up again, each VM's clock set to its model
+        node's (a clock fault's skew stays), held connections opened again, then the model."""
+        state = snapshot.state
+        self._held.close()
+        self._pending_restart.clear()
+        self._mark_dirty()
+        self.control().snapshot_restore(state["vm_snapshot"], self.options.snapshot_timeout)
+        for role in self.targets:
+            self.runner(role).wait_until_up(self.options.winrm_timeout)
+        self.pinned_pem = state["pinned_pem"]
+        super().restore(snapshot)  # the model first: the clocks follow it
+        self._align_clocks(follow_model=True)
+        if state["held"]:
+            port = self.nodes["host"].listening_port() or RDP_PORT
+            self._held.open(self.targets["host"].address, port, int(state["held"]), timeout=5.0)
+        self._record("restore", name=state["vm_snapshot"], ok=True)
+
     def verify(self, remediation: Remediation | str | None = None) -> list[dict[str, Any]]:
         """Check the VMs' state with testinfra (TermService, listener, and what the
         remediation should leave); each result is journalled."""
@@ -1011,11 +1102,14 @@ class VagrantLab(Lab):
 
     # -- start helpers ---------------------------------------------------------------------------
 
-    def _align_clocks(self) -> None:
+    def _align_clocks(self, follow_model: bool = False) -> None:
         """A restored snapshot brings back the snapshot's clock and the hypervisor's time
-        sync is off (for clock faults): set every VM to this machine's UTC time."""
+        sync is off (for clock faults): set every VM to this machine's UTC time, or (a fault's
+        snapshot, `follow_model`) to the model node's clock, which carries the fault's skew."""
         for role in self.targets:
-            now_ms = int(time.time() * 1000)
+            node = self.nodes.get(role)
+            now_ms = (int(node.now().timestamp() * 1000) if follow_model and node is not None
+                      else int(time.time() * 1000))
             run = self.runner(role).run_ps(_clock_script(now_ms), self.options.fault_timeout,
                                            what="clock")
             self._record("clock", role=role, ok=run.ok, vm_clock_before=run.stdout.strip(),

@@ -99,6 +99,12 @@ NOT_REAL: dict[str, tuple[str, str | None]] = {
         "Windows has no command that plants a resolver-cache entry: a stale cache needs a DNS "
         "server that answered differently earlier, which the Vagrant lab does not have",
         "netns"),
+    "corrupt_winsock": (
+        "Windows has no command that damages the Winsock catalog; doing it means installing a "
+        "broken layered service provider, which the Vagrant lab does not ship", None),
+    "add_hung_session": (
+        "no command makes a session hang; a real one needs a logon whose shell stops "
+        "answering, which the Vagrant lab cannot stage", None),
 }
 # Actions whose script needs PowerShell 3+ / Windows 8+ cmdlets.
 MODERN_ONLY: dict[str, str] = {
@@ -380,8 +386,9 @@ def _delete_registry_value(ctx: FaultContext, path: str, name: str) -> FaultPlan
 
 
 @builds("set_security_layer")
-def _set_security_layer(ctx: FaultContext, value: int) -> FaultPlan:
-    return _registry_plan("set_security_layer", {"value": value}, RDP_TCP, "SecurityLayer", value)
+def _set_security_layer(ctx: FaultContext, value: int, policy: bool) -> FaultPlan:
+    return _registry_plan("set_security_layer", {"value": value, "policy": policy},
+                          TS_POLICY if policy else RDP_TCP, "SecurityLayer", value)
 
 
 @builds("set_nla")

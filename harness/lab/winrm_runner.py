@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..errors import LabError, LabTimeout
+
 T = TypeVar("T")
 
 POWERSHELL = "powershell.exe"
@@ -43,14 +45,6 @@ BOOT_TIME_SCRIPT = (
     "[Management.ManagementDateTimeConverter]::ToDateTime($os.LastBootUpTime)"
     ".ToUniversalTime().ToString('o')"
 )
-
-
-class LabError(RuntimeError):
-    """The real lab's machinery failed (WinRM, Vagrant, a fault script): not a cell result."""
-
-
-class LabTimeout(LabError):
-    """A bounded operation on the real lab did not finish in time."""
 
 
 def call_with_deadline(fn: Callable[[], T], timeout: float, what: str,

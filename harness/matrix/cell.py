@@ -1,6 +1,14 @@
 """One cell of the matrix: create → baseline → inject → reproduce → remediate → verify → destroy.
 
-Every outcome is computed from what the probe saw on the wire in this cell's own fresh lab:
+Two lifecycles give the same outcomes and the same journal content:
+- fresh: every cell builds its own lab and runs every stage (`run_cell`);
+- snapshot (the default of `run_fault`): per fault, one lab is built, the baseline proved, the
+  fault injected and reproduced with every code profile, once; then the lab is snapshotted
+  (`LabBackend.snapshot`) and every remediation cell starts from that snapshot (`restore`),
+  remediates and verifies. Each cell's journal holds the shared stages and says which snapshot
+  it started from (header `lifecycle`, `snapshot`).
+
+Every outcome is computed from what the probe saw on the wire:
 - lab-error: the baseline was not a clean, usable session, or the fault did not reproduce;
 - not-emulated: this backend cannot do what the fault or the script needs (said why);
 - fixed / fixed-weakens-security: after the remediation the session is usable with no symptom
@@ -15,20 +23,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..lab.base import Lab, NotEmulated
-from ..lab.definition import load_lab
+from ..errors import FaultError, NotEmulated, PwshError, ScriptNotEmulated
+from ..lab.contract import LabBackend, LabSnapshot
+from ..lab.definition import LabSpec, load_lab
 from ..lab.factory import LabHandle
 from ..probe.profiles import ClientProfile, load_profile
 from ..probe.result import ProbeResult
-from ..pwsh.errors import NotEmulated as ScriptNotEmulated
-from ..pwsh.errors import PwshError
+from ..pwsh.remediation import Remediation
+from ..rdp.events import STAGES
 from ..scenario.actions import apply_step
-from ..scenario.catalog import Catalog, load_catalog
-from ..windows.faults import FaultError
-from .journal import CellJournal
+from ..scenario.catalog import Catalog, Fault, load_catalog
+from .fidelity import unserved
+from .journal import CellJournal, StageEntry
 from .realclient import compare_with_xfreerdp
 
 OUTCOMES = ("fixed", "fixed-weakens-security", "not-fixed", "not-emulated", "lab-error")
+LIFECYCLES = ("snapshot", "fresh")
 _catalogs: dict[str, Catalog] = {}
 
 
@@ -45,6 +55,7 @@ class CellOptions:
     usable_window: float = 1.5
     with_xfreerdp: bool = False
     journal_dir: str | None = None
+    lifecycle: str = "snapshot"  # or "fresh": how run_fault runs a fault's cells
 
 
 @dataclass
@@ -81,18 +92,17 @@ def _catalog(directory: str | None) -> Catalog:
 
 def bounded(profile: ClientProfile, stage_timeout: float) -> ClientProfile:
     """The profile with every stage timeout capped: a timeout is classified the same, sooner."""
-    stages = ("tcp", "negotiation", "tls", "credssp", "mcs", "client_info", "licensing",
-              "capabilities", "finalisation")
+    stages = [stage for stage in STAGES if stage != "usable"]  # the core's list, not a copy
     timeouts = {s: min(profile.timeout(s), stage_timeout) for s in stages}
     return profile.with_overrides(timeouts={**profile.timeouts, **timeouts})
 
 
-def _probe(lab: Lab, profile: ClientProfile, opts: CellOptions) -> ProbeResult:
+def _probe(lab: LabBackend, profile: ClientProfile, opts: CellOptions) -> ProbeResult:
     return lab.probe(bounded(profile, opts.stage_timeout), usable_window=opts.usable_window,
                      overall_timeout=max(10.0, opts.stage_timeout * 6))
 
 
-def _changes(lab: Lab, marks: dict[str, tuple[int, int]]) -> dict[str, Any]:
+def _changes(lab: LabBackend, marks: dict[str, tuple[int, int]]) -> dict[str, Any]:
     """What each node's journal and event log gained since `marks`."""
     out: dict[str, Any] = {}
     for role, node in lab.nodes.items():
@@ -110,57 +120,204 @@ def _event_dict(event: Any) -> dict[str, Any]:
     return asdict(event) if is_dataclass(event) else {"event": str(event)}
 
 
-def _marks(lab: Lab) -> dict[str, tuple[int, int]]:
+def _marks(lab: LabBackend) -> dict[str, tuple[int, int]]:
     return {r: (len(n.journal.entries), len(n.eventlog.entries)) for r, n in lab.nodes.items()}
+
+
+@dataclass
+class Reproduced:
+    """What the shared stages of a fault left for its remediation cells."""
+
+    user_profile: ClientProfile
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    symptoms: dict[str, str | None] = field(default_factory=dict)
+    xfreerdp: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Context:
+    """One fault's cells: options, catalog entries, profiles."""
+
+    opts: CellOptions
+    spec: LabSpec
+    fault: Fault
+    decision: ClientProfile
+    code_profiles: list[ClientProfile]
+
+    @classmethod
+    def load(cls, opts: CellOptions, fault_id: str) -> _Context:
+        spec = load_lab(opts.lab)
+        return cls(opts, spec, _catalog(opts.scenarios).faults[fault_id],
+                   load_profile(opts.profile or spec.profile),
+                   [load_profile(p) for p in (opts.code_profiles or spec.code_profiles)])
+
+    def remediation(self, remediation_id: str) -> Remediation:
+        return _catalog(self.opts.scenarios).remediations[remediation_id]
+
+    def journal(self, remediation_id: str, lifecycle: str) -> CellJournal:
+        journal = CellJournal(self.fault.id, remediation_id, self.opts.backend, self.spec.name)
+        journal.header["lifecycle"] = lifecycle
+        journal.header["snapshot"] = None
+        return journal
+
+
+def _stop(exc: BaseException) -> tuple[str, str]:
+    """The outcome and reason a stage's exception gives the cell."""
+    if isinstance(exc, CellStop):
+        return exc.outcome, exc.reason
+    if isinstance(exc, NotEmulated):
+        return "not-emulated", str(exc)
+    return "lab-error", f"{type(exc).__name__}: {exc}"
+
+
+def _create(ctx: _Context, journal: CellJournal, result: CellResult,
+            opened: list[LabHandle]) -> LabHandle:
+    """The create stage: a lab of the chosen backend, started (appended to `opened`, which the
+    caller destroys), and the fault's requirements met (else CellStop)."""
+    with journal.stage("create") as st:
+        handle = LabHandle(ctx.spec, ctx.opts.backend)
+        lab = handle.__enter__()
+        opened.append(handle)
+        result.backend = lab.backend
+        journal.header["backend"] = lab.backend
+        st.evidence["workdir"] = str(handle.workdir)
+        for requirement in ctx.fault.requires:
+            why = lab.unsupported(requirement)
+            if why:
+                raise CellStop("not-emulated", why)
+    return handle
+
+
+def _destroy(handle: LabHandle, journal: CellJournal) -> None:
+    with journal.stage("destroy"):
+        handle.__exit__(None, None, None)
+
+
+def _finish(ctx: _Context, journal: CellJournal, result: CellResult, t0: float,
+            shared_seconds: float = 0.0) -> CellResult:
+    journal.finish(result.outcome, result.reason)
+    result.seconds = time.perf_counter() - t0 + shared_seconds
+    if ctx.opts.journal_dir:
+        path = Path(ctx.opts.journal_dir) / f"{result.fault}__{result.remediation}.json"
+        result.journal = str(journal.write(path))
+    return result
 
 
 def run_cell(opts: CellOptions, fault_id: str, remediation_id: str) -> CellResult:
     """Run one cell in a fresh lab and return its outcome; never raises for a lab problem."""
     t0 = time.perf_counter()
-    spec = load_lab(opts.lab)
-    catalog = _catalog(opts.scenarios)
-    fault = catalog.faults[fault_id]
-    remediation = catalog.remediations[remediation_id]
-    decision = load_profile(opts.profile or spec.profile)
-    code_profiles = [load_profile(p) for p in (opts.code_profiles or spec.code_profiles)]
-    journal = CellJournal(fault_id, remediation_id, opts.backend, spec.name)
+    ctx = _Context.load(opts, fault_id)
+    remediation = ctx.remediation(remediation_id)
+    journal = ctx.journal(remediation_id, "fresh")
     result = CellResult(fault_id, remediation_id, "lab-error", "", opts.backend, 0.0)
-    handle: LabHandle | None = None
+    opened: list[LabHandle] = []
     try:
-        with journal.stage("create") as st:
-            handle = LabHandle(spec, opts.backend)
-            lab = handle.__enter__()
-            result.backend = lab.backend
-            journal.header["backend"] = lab.backend
-            st.evidence["workdir"] = str(handle.workdir)
-            for requirement in fault.requires:
-                why = lab.unsupported(requirement)
-                if why:
-                    raise CellStop("not-emulated", why)
-        _run_stages(lab, opts, fault, remediation, decision, code_profiles, journal, result)
-    except CellStop as stop:
-        result.outcome, result.reason = stop.outcome, stop.reason
-    except (NotEmulated, ScriptNotEmulated) as exc:
-        result.outcome, result.reason = "not-emulated", str(exc)
+        handle = _create(ctx, journal, result, opened)
+        seen = _reproduce(handle.lab, ctx, journal)
+        _adopt(result, seen)
+        _remediate_and_verify(handle.lab, ctx, remediation, seen, journal, result)
     except Exception as exc:  # a lab problem, recorded with its traceback in the journal
-        result.outcome, result.reason = "lab-error", f"{type(exc).__name__}: {exc}"
+        result.outcome, result.reason = _stop(exc)
     finally:
-        if handle is not None:
-            with journal.stage("destroy"):
-                handle.__exit__(None, None, None)
-    journal.finish(result.outcome, result.reason)
-    result.seconds = time.perf_counter() - t0
-    if opts.journal_dir:
-        path = Path(opts.journal_dir) / f"{fault_id}__{remediation_id}.json"
-        result.journal = str(journal.write(path))
-    return result
+        for handle in opened:
+            _destroy(handle, journal)
+    return _finish(ctx, journal, result, t0)
 
 
-def _run_stages(lab: Lab, opts: CellOptions, fault: Any, remediation: Any,
-                decision: ClientProfile, code_profiles: list[ClientProfile],
-                journal: CellJournal, result: CellResult) -> None:
+def run_fault(opts: CellOptions, fault_id: str, remediation_ids: list[str] | tuple[str, ...]
+              ) -> list[CellResult]:
+    """Every given remediation cell of one fault, in `opts.lifecycle`; never raises for a lab
+    problem. Snapshot: the shared stages run once and each cell starts from their snapshot."""
+    if opts.lifecycle == "fresh":
+        return [run_cell(opts, fault_id, r) for r in remediation_ids]
+    if opts.lifecycle != "snapshot":
+        raise ValueError(f"unknown lifecycle {opts.lifecycle!r}; use {', '.join(LIFECYCLES)}")
+    t0 = time.perf_counter()
+    ctx = _Context.load(opts, fault_id)
+    shared = ctx.journal(None, "snapshot")  # type: ignore[arg-type]
+    probe = CellResult(fault_id, "", "lab-error", "", opts.backend, 0.0)
+    opened: list[LabHandle] = []
+    handle: LabHandle | None = None
+    results: list[CellResult] = []
+    try:
+        try:
+            handle = _create(ctx, shared, probe, opened)
+            seen = _reproduce(handle.lab, ctx, shared)
+            snap = handle.lab.snapshot(f"{ctx.spec.name}/{fault_id}@reproduce")
+        except Exception as exc:  # the shared stages stopped: every cell ends the same way
+            outcome, reason = _stop(exc)
+            handle = None
+            while opened:
+                _destroy(opened.pop(), shared)
+            per_cell = (time.perf_counter() - t0) / max(1, len(remediation_ids))
+            for remediation_id in remediation_ids:
+                journal = _copy_journal(shared, ctx, remediation_id)
+                result = CellResult(fault_id, remediation_id, outcome, reason, probe.backend, 0.0)
+                results.append(_finish(ctx, journal, result, time.perf_counter(), per_cell))
+            return results
+        per_cell = (time.perf_counter() - t0) / max(1, len(remediation_ids))
+        for i, remediation_id in enumerate(remediation_ids):
+            last = i == len(remediation_ids) - 1
+            results.append(_snapshot_cell(handle, ctx, remediation_id, shared, snap, seen,
+                                          first=i == 0, last=last, shared_seconds=per_cell))
+            if last:
+                opened.clear()  # destroyed in the last cell's journal
+    finally:
+        for left in opened:  # interrupted between cells
+            left.__exit__(None, None, None)
+    return results
+
+
+def _snapshot_cell(handle: LabHandle, ctx: _Context, remediation_id: str, shared: CellJournal,
+                   snap: LabSnapshot, seen: Reproduced, *, first: bool, last: bool,
+                   shared_seconds: float) -> CellResult:
+    """One remediation cell on the fault's snapshot (the first runs on the lab as it is, which
+    is the snapshot's state)."""
+    t0 = time.perf_counter()
+    lab = handle.lab
+    journal = _copy_journal(shared, ctx, remediation_id)
+    result = CellResult(ctx.fault.id, remediation_id, "lab-error", "", lab.backend, 0.0)
+    _adopt(result, seen)
+    try:
+        if not first:
+            started = time.perf_counter()
+            lab.restore(snap)
+            journal.header["restore_seconds"] = round(time.perf_counter() - started, 4)
+        journal.header["snapshot"] = snap.describe()
+        _remediate_and_verify(lab, ctx, ctx.remediation(remediation_id), seen, journal, result)
+    except Exception as exc:
+        result.outcome, result.reason = _stop(exc)
+    finally:
+        if last:
+            _destroy(handle, journal)
+        else:
+            with journal.stage("destroy") as st:
+                st.evidence["kept"] = "the lab goes back to the snapshot for the next cell"
+    return _finish(ctx, journal, result, t0, shared_seconds)
+
+
+def _copy_journal(shared: CellJournal, ctx: _Context, remediation_id: str) -> CellJournal:
+    journal = ctx.journal(remediation_id, "snapshot")
+    journal.header.update({k: v for k, v in shared.header.items()
+                           if k not in ("remediation", "started")})
+    journal.header["remediation"] = remediation_id
+    journal.stages = [StageEntry(e.stage, e.started, e.status, e.seconds, dict(e.evidence))
+                      for e in shared.stages]
+    return journal
+
+
+def _adopt(result: CellResult, seen: Reproduced) -> None:
+    result.codes = dict(seen.codes)
+    result.symptoms = dict(seen.symptoms)
+    result.xfreerdp = [{**x, "remediation": result.remediation} for x in seen.xfreerdp]
+
+
+def _reproduce(lab: LabBackend, ctx: _Context, journal: CellJournal) -> Reproduced:
+    """baseline → inject → reproduce; CellStop when the baseline is not clean or the fault does
+    not show."""
+    opts = ctx.opts
     with journal.stage("baseline") as st:
-        base = _probe(lab, decision, opts)
+        base = _probe(lab, ctx.decision, opts)
         st.evidence["probe"] = base.as_dict()
         if base.symptom is not None:
             st.status = "failed"
@@ -168,39 +325,58 @@ def _run_stages(lab: Lab, opts: CellOptions, fault: Any, remediation: Any,
 
     with journal.stage("inject") as st:
         marks = _marks(lab)
+        lines = []
         try:
-            st.evidence["steps"] = [apply_step(lab, step) for step in fault.inject]
+            for step in ctx.fault.inject:
+                lines.append(apply_step(lab, step).line)
         except FaultError as exc:
             raise CellStop("lab-error", f"injection failed: {exc}") from exc
+        finally:
+            st.evidence["steps"] = lines
         lab.sync()
         st.evidence["effects"] = _changes(lab, marks)
 
-    user_profile = load_profile(lab.client_program) if lab.client_program else decision
+    user_profile = _user_profile(lab, ctx.decision)
+    seen = Reproduced(user_profile)
     with journal.stage("reproduce") as st:
-        seen = _probe(lab, user_profile, opts)
-        st.evidence["probe"] = seen.as_dict()
-        result.symptoms[user_profile.name] = seen.symptom
-        result.codes[user_profile.name] = seen.codes[user_profile.name]
-        for profile in code_profiles:
+        first = _probe(lab, user_profile, opts)
+        st.evidence["probe"] = first.as_dict()
+        seen.symptoms[user_profile.name] = first.symptom
+        seen.codes[user_profile.name] = first.codes[user_profile.name]
+        for profile in ctx.code_profiles:
             if profile.name == user_profile.name:
                 continue
             other = _probe(lab, profile, opts)
             st.evidence.setdefault("profiles", {})[profile.name] = other.as_dict()
-            result.symptoms[profile.name] = other.symptom
-            result.codes[profile.name] = other.codes[profile.name]
+            seen.symptoms[profile.name] = other.symptom
+            seen.codes[profile.name] = other.codes[profile.name]
         if opts.with_xfreerdp:
-            result.xfreerdp.append(compare_with_xfreerdp(lab, "reproduce", result))
-        if seen.symptom is None:
+            seen.xfreerdp.append(compare_with_xfreerdp(lab, "reproduce", ctx.fault.id, ""))
+        if unserved(first.symptom):
+            raise CellStop("not-emulated", f"reproduce: {unserved(first.symptom)}")
+        if first.symptom is None:
             st.status = "failed"
             raise CellStop("lab-error", f"the fault did not reproduce with {user_profile.name}")
+    return seen
 
+
+def _user_profile(lab: LabBackend, decision: ClientProfile) -> ClientProfile:
+    """The client program the user runs now (the client machine's state: a fault may have
+    changed it, a remediation may change it back), else the profile that decides."""
+    return load_profile(lab.client_program) if lab.client_program else decision
+
+
+def _remediate_and_verify(lab: LabBackend, ctx: _Context, remediation: Remediation,
+                          seen: Reproduced, journal: CellJournal, result: CellResult) -> None:
+    opts = ctx.opts
     with journal.stage("remediate") as st:
         marks = _marks(lab)
         try:
             outcome = lab.run_remediation(remediation)
             st.evidence["script"] = outcome.to_json()
-            if hasattr(lab, "verify"):  # a real VM: testinfra checks of the state it left
-                st.evidence["checks"] = lab.verify(remediation)
+            checks = lab.verify_state(remediation)  # a real VM: the state the script left
+            if checks:
+                st.evidence["checks"] = checks
         except ScriptNotEmulated:
             raise
         except PwshError as exc:
@@ -212,10 +388,14 @@ def _run_stages(lab: Lab, opts: CellOptions, fault: Any, remediation: Any,
         lab.sync()
 
     with journal.stage("verify") as st:
-        after = _probe(lab, user_profile, opts)
+        # the remediation may have the user run another client (the current mstsc)
+        after = _probe(lab, _user_profile(lab, ctx.decision), opts)
         st.evidence["probe"] = after.as_dict()
         if opts.with_xfreerdp:
-            result.xfreerdp.append(compare_with_xfreerdp(lab, "verify", result))
+            result.xfreerdp.append(compare_with_xfreerdp(lab, "verify", result.fault,
+                                                         result.remediation))
+        if unserved(after.symptom):
+            raise CellStop("not-emulated", f"verify: {unserved(after.symptom)}")
         if after.symptom is None:
             weakens = remediation.security_impact == "weakens"
             result.outcome = "fixed-weakens-security" if weakens else "fixed"

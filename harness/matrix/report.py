@@ -36,7 +36,10 @@ def to_json(result: MatrixResult) -> dict[str, Any]:
                 "claimed": {**fault.claimed_codes, "text": fault.claim["text"],
                             "sources": list(fault.claim.get("sources", []))},
                 "tags": list(fault.tags),
-                "provenance": fault.expected,
+                "provenance": {
+                    profile: exp.get("on_labs", {}).get(result.lab.get("name"), exp)
+                    for profile, exp in fault.expected.items()
+                },
                 "requires": list(fault.requires),
             }
         )

@@ -1,4 +1,9 @@
-"""Running every cell of the matrix, in worker processes, with progress; collecting the rows."""
+"""Running every cell of the matrix, in worker processes, with progress; collecting the rows.
+
+The unit of work is one fault with a run of its remediations (`cell.run_fault`): with the
+snapshot lifecycle the fault's shared stages run once per unit. A fault's remediations are split
+into several units when there are fewer faults than workers would need to stay busy.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..lab import registry
 from ..lab.definition import load_lab
 from ..pki import KeyPool
 from ..scenario.catalog import Catalog
-from .cell import CellOptions, CellResult, run_cell
+from .cell import CellOptions, CellResult, run_fault
 
 ProgressFn = Callable[[CellResult, int, int], None]
 
@@ -58,6 +64,7 @@ class MatrixResult:
             for profile, exp in fault.expected.items():
                 if profile not in seen:
                     continue
+                exp = exp.get("on_labs", {}).get(self.lab.get("name"), exp)
                 actual = seen[profile] or "none"
                 patterns = exp["symptom"] if isinstance(exp["symptom"], list) else [exp["symptom"]]
                 if not any(fnmatch.fnmatchcase(actual, p) for p in patterns):
@@ -80,41 +87,69 @@ def _init_worker() -> None:
     KeyPool._active = KeyPool(6)
 
 
-def _cell_task(opts: CellOptions, fault: str, remediation: str) -> CellResult:
-    return run_cell(opts, fault, remediation)
+def _fault_task(opts: CellOptions, fault: str, remediations: tuple[str, ...]
+                ) -> list[CellResult]:
+    return run_fault(opts, fault, remediations)
+
+
+def work_units(catalog: Catalog, pairs: list[tuple[str, str]], jobs: int,
+               lifecycle: str = "snapshot") -> list[tuple[str, tuple[str, ...]]]:
+    """(fault, remediations) units, the faults that wait out network timeouts first (so they do
+    not form the tail of the run). Fresh: one cell per unit. Snapshot: one unit per fault, split
+    so that there are at least two units per worker; a fault that waits is split per worker."""
+    by_fault: dict[str, list[str]] = {}
+    for fault, remediation in pairs:
+        by_fault.setdefault(fault, []).append(remediation)
+    slow_first = sorted(by_fault, key=lambda f: not catalog.faults[f].requires)
+    if lifecycle == "fresh":
+        return [(f, (r,)) for f in slow_first for r in by_fault[f]]
+    wanted = max(1, -(-2 * jobs // max(1, len(slow_first))))
+    units = []
+    for fault in slow_first:
+        remediations = tuple(by_fault[fault])
+        parts = max(wanted, jobs if catalog.faults[fault].requires else 1)
+        parts = min(parts, len(remediations))
+        size = -(-len(remediations) // parts)
+        units += [(fault, remediations[i:i + size]) for i in range(0, len(remediations), size)]
+    return units
 
 
 def run_matrix(opts: CellOptions, catalog: Catalog, *, jobs: int = 1,
                progress: ProgressFn | None = None,
                pairs: list[tuple[str, str]] | None = None) -> MatrixResult:
-    """Every (fault, remediation) cell (or only `pairs`, a shard), each in its own fresh lab."""
+    """Every (fault, remediation) cell (or only `pairs`, a shard), in opts.lifecycle (a fresh
+    lab per cell, or per fault a snapshot every remediation starts from); `jobs` capped by what
+    the backend allows."""
     spec = load_lab(opts.lab)
+    limit = registry.backend_class(opts.backend).max_concurrent_labs(spec)
+    if limit is not None:
+        jobs = min(jobs, limit)
     if pairs is None:
         pairs = [(f, r) for f in catalog.faults for r in catalog.remediations]
     result = MatrixResult(
         lab={"name": spec.name, "file": str(spec.path), "description": spec.description,
              "profile": opts.profile or spec.profile,
              "code_profiles": list(opts.code_profiles or spec.code_profiles),
-             "backend_requested": opts.backend},
+             "backend_requested": opts.backend, "lifecycle": opts.lifecycle},
         catalog=catalog, jobs=jobs)
     t0 = time.perf_counter()
     done: list[CellResult] = []
 
-    def finished(cell: CellResult) -> None:
-        done.append(cell)
-        if progress is not None:
-            progress(cell, len(done), len(pairs))
+    def finished(cells: list[CellResult]) -> None:
+        for cell in cells:
+            done.append(cell)
+            if progress is not None:
+                progress(cell, len(done), len(pairs))
 
-    if jobs <= 1 or len(pairs) <= 1:
+    units = work_units(catalog, pairs, jobs, opts.lifecycle)
+    if jobs <= 1 or len(units) <= 1:
         with KeyPool(6):
-            for fault, remediation in pairs:
-                finished(run_cell(opts, fault, remediation))
+            for fault, remediations in units:
+                finished(run_fault(opts, fault, remediations))
     else:
-        # Cells that wait out network timeouts first, so they do not form the tail of the run.
-        slow_first = sorted(pairs, key=lambda p: not catalog.faults[p[0]].requires)
         with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as pool:
-            pending: set[Future[CellResult]] = {
-                pool.submit(_cell_task, opts, f, r) for f, r in slow_first}
+            pending: set[Future[list[CellResult]]] = {
+                pool.submit(_fault_task, opts, f, rs) for f, rs in units}
             try:
                 while pending:
                     ready, pending = wait(pending, timeout=600, return_when=FIRST_COMPLETED)
@@ -134,9 +169,5 @@ def run_matrix(opts: CellOptions, catalog: Catalog, *, jobs: int = 1,
 
 
 def default_jobs(backend: str = "loopback") -> int:
-    """Workers: one per core where cells compute (loopback); six per core on netns, where
-    network-fault cells mostly wait for timeouts; one on vagrant (shared VMs)."""
-    cores = os.cpu_count() or 1
-    if backend == "vagrant":
-        return 1
-    return max(1, min(16, cores * 6)) if backend == "netns" else max(1, min(8, cores))
+    """Workers for this backend on this machine: the backend's own default (contract)."""
+    return registry.backend_class(backend).default_jobs(os.cpu_count() or 1)

@@ -15,15 +15,12 @@ from typing import Any
 
 import yaml
 
+from ..errors import ProfileError
 from ..rdp.x224 import Protocol
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "data" / "profiles"
 CERT_POLICIES = ("ignore", "warn", "strict")
 CONFIDENCE = ("doc", "run", "open")
-
-
-class ProfileError(ValueError):
-    """A profile file that is missing or malformed; the message names the file and field."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +54,12 @@ class ClientProfile:
     # True for clients built on Windows' own CredSSP and Schannel (mstsc): the client machine's
     # patch level, registry policy and TLS settings then apply; FreeRDP brings its own stack.
     os_security: bool = False
+    # Speaks Standard RDP Security when the server selects it, and connects again offering it
+    # alone after SSL_NOT_ALLOWED_BY_SERVER (mstsc, FreeRDP, rdesktop: rdp-facts §14).
+    rdp_security: bool = True
+    # "negotiate": SPNEGO as Windows' Negotiate package (Kerberos first in a domain, NTLM
+    # fallback); "ntlm": raw NTLM in negoTokens, as FreeRDP 2 sends it.
+    credssp_package: str = "ntlm"
 
     @property
     def offers_nla(self) -> bool:
@@ -176,6 +179,9 @@ def load_profile(name_or_path: str) -> ClientProfile:
     oracle = client.get("allow_encryption_oracle", 1)
     if oracle not in (0, 1, 2):
         raise _fail(path, "client.allow_encryption_oracle", "0, 1 or 2")
+    package = client.get("credssp_package", "ntlm")
+    if package not in ("ntlm", "negotiate"):
+        raise _fail(path, "client.credssp_package", "ntlm (raw, as FreeRDP) or negotiate (SPNEGO)")
     timeouts = client.get("timeouts", {})
     if not isinstance(timeouts, dict):
         raise _fail(path, "client.timeouts", "a mapping of stage to seconds")
@@ -193,6 +199,8 @@ def load_profile(name_or_path: str) -> ClientProfile:
         usable_min_bytes=int(client.get("usable_min_bytes", 16384)),
         codes=_rows(path, data.get("codes", [])),
         os_security=bool(client.get("os_security", False)),
+        rdp_security=bool(client.get("rdp_security", True)),
+        credssp_package=str(package),
     )
 
 

@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ from ..rdp import events as ev
 from ..rdp.certverify import load_trust_anchors
 from ..rdp.client import ClientConfig, ClientConnection
 from ..rdp.errors import RdpError
+from .kerberos import KerberosClient
 from .profiles import ClientProfile
 from .result import Failure, ProbeResult, StageRecord
 
@@ -78,6 +79,7 @@ class ProbeOptions:
     resolve: Resolver | None = None
     usable_window: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    kerberos: KerberosClient | None = None  # a domain client's realm (the lab's KDC)
 
 
 def _classify_connect_error(exc: OSError) -> str:
@@ -89,6 +91,10 @@ def _classify_connect_error(exc: OSError) -> str:
         return "timeout"
     if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
         return "unreachable"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "blocked"  # WSAEACCES: a local filter refused the connect
+    if exc.errno == errno.EINVAL:
+        return "socket_error"  # WSAEINVAL: the client's own network stack is broken
     return "failed"
 
 
@@ -135,7 +141,8 @@ class _Run:
         return min(self.stage_start + per_stage, overall)
 
 
-def _client_config(target: ProbeTarget, options: ProbeOptions) -> ClientConfig:
+def _client_config(target: ProbeTarget, options: ProbeOptions,
+                   requested: int | None = None) -> ClientConfig:
     profile = options.profile
     trust = options.trust_pem
     if options.cafile is not None:
@@ -144,7 +151,8 @@ def _client_config(target: ProbeTarget, options: ProbeOptions) -> ClientConfig:
         username=target.username,
         password=target.password,
         domain=target.domain,
-        requested_protocols=profile.requested_protocols,
+        requested_protocols=profile.requested_protocols if requested is None else requested,
+        rdp_security=profile.rdp_security,
         cookie=(profile.cookie or "").format(user=target.username) or None,
         tls_min=profile.tls_min,
         tls_max=options.tls_max or profile.tls_max,
@@ -158,6 +166,13 @@ def _client_config(target: ProbeTarget, options: ProbeOptions) -> ClientConfig:
         trust_anchors=load_trust_anchors(trust),
         target_name=target.host,
         clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=options.clock_offset),
+        credssp_package=profile.credssp_package,
+        kerberos=(
+            options.kerberos.mechanism(target.username, target.password, target.host)
+            if options.kerberos is not None and profile.credssp_package == "negotiate"
+            and profile.os_security  # the machine's own Kerberos: mstsc on a domain member
+            else None
+        ),
     )
 
 
@@ -195,12 +210,17 @@ def run_probe(target: ProbeTarget, options: ProbeOptions) -> ProbeResult:
     """Connect, run the whole sequence to a usable session, and return the trace and verdict."""
     run = _Run(target, options)
     try:
-        stream = _open(run)
-        if stream is not None:
-            try:
-                _drive(run, stream)
-            finally:
-                stream.close()
+        requested: int | None = None
+        while True:
+            stream = _open(run)
+            if stream is not None:
+                try:
+                    _drive(run, stream, requested)
+                finally:
+                    stream.close()
+            if requested is not None or not _retry_without_tls(run):
+                break
+            requested = 0
     except DeadlineExceeded:  # the CLI's alarm: CPU-bound work ran past --timeout
         stage = run.result.stages[-1].stage if run.result.stages else "tcp"
         if run.result.failure is None:
@@ -246,8 +266,27 @@ def _open(run: _Run) -> Stream | None:
     return stream
 
 
-def _drive(run: _Run, stream: Stream) -> None:
-    conn = ClientConnection(_client_config(run.target, run.options))
+def _retry_without_tls(run: _Run) -> bool:
+    """A server that allows only Standard RDP Security refuses TLS/CredSSP offers with
+    SSL_NOT_ALLOWED_BY_SERVER; mstsc, xfreerdp and rdesktop then connect again offering
+    PROTOCOL_RDP only (zeek's rdp-proprietary-encryption trace, frames 4-13; rdp-facts §14).
+    True when this run should do the same: the failure is kept in the trace as a retry."""
+    failure = run.result.failure
+    if failure is None or (failure.stage, failure.event) != \
+            ("negotiation", "failure:SSL_NOT_ALLOWED_BY_SERVER"):
+        return False
+    if not run.options.profile.rdp_security or run.options.profile.requested_protocols == 0:
+        return False
+    last = run.result.stages[-1]
+    run.result.stages[-1] = replace(last, outcome="retried",
+                                    detail={**last.detail, "retry": "offering PROTOCOL_RDP only"})
+    run.result.failure = None
+    run.stage_start = time.monotonic()
+    return True
+
+
+def _drive(run: _Run, stream: Stream, requested: int | None = None) -> None:
+    conn = ClientConnection(_client_config(run.target, run.options, requested))
     conn.start()
     refresh_sent_at: float | None = None
     while run.result.failure is None:

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import CmdletError, NotEmulated, ScriptError
+from .errors import CmdletError, ScriptError
+from .errors import ScriptNotEmulated as NotEmulated
 from .objects import PsObject, to_text
 from .windows_names import parameter_not_found, real_parameter
 

@@ -1,28 +1,13 @@
-"""The two ways a remediation script stops: not emulated (the lab cannot say) or a script error."""
+"""The two ways a remediation script stops: not emulated (the lab cannot say) or a script error.
+
+The classes live in harness/errors.py; CmdletError is the interpreter's own, before it is located.
+"""
 
 from __future__ import annotations
 
+from ..errors import PwshError, ScriptError, ScriptNotEmulated
 
-class PwshError(Exception):
-    """Base of the interpreter's errors; always names the file and line."""
-
-    def __init__(self, file: str, line: int, message: str) -> None:
-        super().__init__(f"{file}:{line}: {message}")
-        self.file, self.line, self.message = file, line, message
-
-
-class NotEmulated(PwshError):
-    """A command, parameter or syntax the interpreter does not model: the cell is marked
-    "not emulated", never passed."""
-
-    def __init__(self, file: str, line: int, command: str, detail: str = "") -> None:
-        super().__init__(file, line, f"not emulated: {command}" + (f" ({detail})" if detail
-                                                                     else ""))
-        self.command, self.detail = command, detail
-
-
-class ScriptError(PwshError):
-    """What PowerShell would report as a terminating error (bad path, missing argument…)."""
+NotEmulated = ScriptNotEmulated  # the name this package has always raised
 
 
 class CmdletError(Exception):
@@ -32,3 +17,6 @@ class CmdletError(Exception):
     def __init__(self, message: str, category: str = "InvalidOperation") -> None:
         super().__init__(message)
         self.message, self.category = message, category
+
+
+__all__ = ["CmdletError", "NotEmulated", "PwshError", "ScriptError", "ScriptNotEmulated"]

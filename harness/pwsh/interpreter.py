@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import (
+    cmd_events,
     cmd_firewall,
     cmd_items,
+    cmd_pki,
     cmd_rds,
     cmd_services,
     cmd_system,
@@ -22,6 +24,7 @@ from . import (
     nat_misc,
     nat_netsh,
     nat_reg,
+    nat_sessions,
 )
 from .commands import (
     ALIASES,
@@ -35,7 +38,8 @@ from .commands import (
     bind,
     missing_mandatory,
 )
-from .errors import CmdletError, NotEmulated, ScriptError
+from .errors import CmdletError, ScriptError
+from .errors import ScriptNotEmulated as NotEmulated
 from .objects import get_prop, to_text
 from .parser import parse
 from .result import Effect, ScriptResult
@@ -59,8 +63,8 @@ if TYPE_CHECKING:
     from harness.windows.node import WindowsNode
 
 # Importing the command modules registers their cmdlets and programs.
-_REGISTERED = (cmd_firewall, cmd_items, cmd_rds, cmd_services, cmd_system, nat_certutil,
-               nat_icacls, nat_misc, nat_netsh, nat_reg)
+_REGISTERED = (cmd_events, cmd_firewall, cmd_items, cmd_pki, cmd_rds, cmd_services, cmd_system,
+               nat_certutil, nat_icacls, nat_misc, nat_netsh, nat_reg, nat_sessions)
 CONTINUE_ACTIONS = ("continue", "silentlycontinue", "ignore")
 
 

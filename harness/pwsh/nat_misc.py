@@ -76,8 +76,15 @@ def ipconfig(ctx: Any, argv: list[str]) -> int:
                     f"    A (Host) Record . . . : {address}\n")
         return 0
     if opts == ["/registerdns"]:
-        ctx.out("Registration of the DNS resource records for all adapters of this computer "
-                "has been initiated.")
+        # Dynamic update: the node's A record on its DNS server now names its current address.
+        address = network.primary_address()
+        if address:
+            network.set_dns_record(ctx.node.fqdn, address)
+            ctx.effect(f"DNS A record {ctx.node.fqdn} -> {address} registered")
+        network.flush_dns()
+        ctx.out("\nWindows IP Configuration\n\nRegistration of the DNS resource records for all "
+                "adapters of this computer has been initiated. Any errors will be reported in "
+                "the Event Viewer in 15 minutes.")
         return 0
     raise ctx.not_emulated("ipconfig " + " ".join(argv))
 

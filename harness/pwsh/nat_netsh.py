@@ -167,4 +167,10 @@ def netsh(ctx: Any, argv: list[str]) -> int:
             ctx.effect(f"firewall {words[4].lower()}")
         ctx.out("Ok.")
         return 0
+    if [w.lower() for w in words] == ["winsock", "reset"]:
+        ctx.node.network.reset_winsock()
+        ctx.effect("Winsock catalog reset (takes effect at the next restart)")
+        ctx.out("\nSucessfully reset the Winsock Catalog.\nYou must restart the computer in "
+                "order to complete the reset.\n")
+        return 0
     raise ctx.not_emulated("netsh " + " ".join(argv[:4]))

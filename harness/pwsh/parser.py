@@ -12,7 +12,8 @@ import bisect
 import re
 from typing import Any
 
-from .errors import NotEmulated, ScriptError
+from .errors import ScriptError
+from .errors import ScriptNotEmulated as NotEmulated
 from .syntax import (
     ArrayExpr,
     Assignment,

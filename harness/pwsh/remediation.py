@@ -5,6 +5,8 @@ Sidecar fields (scenarios/remediations/<id>.yaml):
   a string or a list), security_impact (none|weakens), notes; optional script (default:
   <id>.ps1 next to the sidecar) and parameters ({ScriptParam: "<role>.<address|fqdn|name>"},
   values the lab binds to the script's param() block).
+A network-node remediation (target network: the perimeter firewall, the VPN concentrator) has
+`steps` instead of a script: [{action, args}] from harness/lab/network_remedies.py.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .errors import NotEmulated
+from ..errors import NotEmulated, RemediationError
 from .interpreter import run_source
 from .result import RemediationResult, ScriptResult
 
@@ -24,19 +26,10 @@ if TYPE_CHECKING:
     from harness.windows.node import WindowsNode
 
 TARGETS = {"client": ("client",), "host": ("host",), "gateway": ("gateway",),
-           "both": ("host", "client")}
+           "both": ("host", "client"), "network": ()}
 IMPACTS = ("none", "weakens")
 REQUIRED = ("id", "title", "target", "source", "security_impact", "notes")
 NODE_VALUES = ("address", "fqdn", "name")
-
-
-class RemediationError(ValueError):
-    """A sidecar that cannot be used, or a lab that lacks the target node."""
-
-    def __init__(self, file: str, field_name: str | None, message: str) -> None:
-        where = f"{file}: field '{field_name}'" if field_name else file
-        super().__init__(f"{where}: {message}")
-        self.file, self.field, self.message = file, field_name, message
 
 
 @dataclass(frozen=True)
@@ -50,6 +43,7 @@ class Remediation:
     script: Path
     sidecar: Path
     parameters: dict[str, str] = field(default_factory=dict)
+    steps: tuple[dict[str, Any], ...] = ()  # target network: device changes, no script
 
 
 class TargetNodeMissing(RemediationError, NotEmulated):
@@ -59,6 +53,7 @@ class TargetNodeMissing(RemediationError, NotEmulated):
 
     def __init__(self, file: str, role: str) -> None:
         RemediationError.__init__(self, file, "target", f"the lab has no {role} node")
+        self.reason, self.needs = str(self), None
         self.line, self.command = 0, f"a remediation for the {role} node"
         self.detail = f"the lab has no {role} node"
 
@@ -76,10 +71,11 @@ def load_remediation(path: Path) -> Remediation:
     for key in REQUIRED:
         if key not in data:
             raise RemediationError(name, key, "is missing")
-    unknown = set(data) - set(REQUIRED) - {"script", "parameters"}
+    optional = ("script", "parameters", "steps")
+    unknown = set(data) - set(REQUIRED) - set(optional)
     if unknown:
         raise RemediationError(name, sorted(unknown)[0], "unknown field; known: "
-                               + ", ".join((*REQUIRED, "script", "parameters")))
+                               + ", ".join((*REQUIRED, *optional)))
     if data["target"] not in TARGETS:
         raise RemediationError(name, "target", f"{data['target']!r} is not one of "
                                f"{sorted(TARGETS)}")
@@ -87,8 +83,12 @@ def load_remediation(path: Path) -> Remediation:
         raise RemediationError(name, "security_impact", f"must be one of {IMPACTS}")
     if data["id"] != sidecar.stem:
         raise RemediationError(name, "id", f"must match the file name ({sidecar.stem})")
+    steps = tuple(dict(step) for step in data.get("steps") or ())
+    if (data["target"] == "network") != bool(steps):
+        raise RemediationError(name, "steps", "a network remediation has steps (and no "
+                               "script); a node remediation has a script and no steps")
     script = sidecar.parent / data.get("script", f"{data['id']}.ps1")
-    if not script.exists():
+    if not steps and not script.exists():
         raise RemediationError(name, "script", f"{script.name} does not exist")
     params = data.get("parameters") or {}
     for key, value in params.items():
@@ -99,7 +99,7 @@ def load_remediation(path: Path) -> Remediation:
     sources = data["source"] if isinstance(data["source"], list) else [data["source"]]
     return Remediation(data["id"], data["title"], data["target"], tuple(map(str, sources)),
                        data["security_impact"], str(data["notes"]), script, sidecar,
-                       {str(k): str(v) for k, v in params.items()})
+                       {str(k): str(v) for k, v in params.items()}, steps)
 
 
 def load_remediations(directory: Path) -> dict[str, Remediation]:
@@ -130,6 +130,9 @@ def run_remediation(remediation: Remediation | Path, nodes: Mapping[str, Windows
     NotEmulated and ScriptError propagate: the cell is then "not emulated" or "script error".
     """
     rem = remediation if isinstance(remediation, Remediation) else load_remediation(remediation)
+    if rem.target == "network":
+        raise NotEmulated(str(rem.sidecar), 0, f"the network remediation {rem.id}",
+                          "network devices are changed by the lab (Lab.run_remediation)")
     bound: dict[str, Any] = {}
     for name, spec in rem.parameters.items():
         role = spec.partition(".")[0]

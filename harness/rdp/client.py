@@ -24,6 +24,7 @@ from .errors import ProtocolFailure
 from .ntlm import NtlmInitiator
 from .phases import ClientPhase, client_machine
 from .session_client import ClientSession
+from .spnego import Mechanism, NtlmMechanism, SpnegoInitiator, negotiate_mechanisms
 from .tls import TlsEndpoint, client_context
 from .x224 import ConnectionConfirm, ConnectionRequest, NegFailure, Protocol, describe_protocols
 
@@ -45,6 +46,10 @@ class ClientConfig:
     tls_min: str = "TLSv1.2"
     tls_max: str = "TLSv1.3"
     credssp_version: int | None = 6
+    # "ntlm": raw NTLM in negoTokens (FreeRDP 2); "negotiate": SPNEGO as Windows' Negotiate
+    # package sends it, Kerberos first when `kerberos` can make a context (a domain), else NTLM.
+    credssp_package: str = "ntlm"
+    kerberos: Callable[[], Mechanism] | None = None
     allow_encryption_oracle: int = 1
     cert_policy: str = "warn"  # ignore | warn | strict
     trust_anchors: list[x509.Certificate] = field(default_factory=list)
@@ -232,11 +237,20 @@ class ClientConnection(Endpoint[ClientPhase]):
         if version is None:
             self._fail("credssp", "not_supported", "this client cannot do CredSSP")
             return
-        initiator = NtlmInitiator(self.config.username, self.config.password, self.config.domain,
-                                  workstation=self.config.client_name)
+        cfg = self.config
+
+        def ntlm() -> NtlmInitiator:
+            return NtlmInitiator(cfg.username, cfg.password, cfg.domain,
+                                 workstation=cfg.client_name)
+
+        context = None
+        if cfg.credssp_package == "negotiate":
+            context = SpnegoInitiator(negotiate_mechanisms(lambda: NtlmMechanism(ntlm()),
+                                                           cfg.kerberos))
         self._credssp = CredSspClient(
-            initiator, version=version, oracle_policy=self.config.allow_encryption_oracle,
-            server_public_key=self._server_public_key,
+            ntlm() if context is None else cfg.username, cfg.password, cfg.domain,
+            version=version, oracle_policy=cfg.allow_encryption_oracle,
+            server_public_key=self._server_public_key, context=context,
         )
         self._send(self._credssp.first_message())
 
@@ -266,7 +280,12 @@ class ClientConnection(Endpoint[ClientPhase]):
         assert self._credssp is not None
         c = self._credssp
         detail: dict[str, object] = {"version": c.negotiated_version,
-                                     "server_version": c.server_version}
+                                     "server_version": c.server_version,
+                                     "mechanism": c.mechanism,
+                                     "spnego": isinstance(c.context, SpnegoInitiator)}
+        fallback = getattr(c.context, "fallback", None)
+        if fallback:
+            detail["kerberos_fallback"] = fallback
         if c.challenge is not None:
             detail["ntlm_target"] = c.challenge.target_name
             detail["ntlm_computer"] = c.challenge.nb_computer

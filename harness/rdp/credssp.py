@@ -1,8 +1,9 @@
 """CredSSP (MS-CSSP): TSRequest v2-6, TSCredentials, public-key binding, encryption-oracle policy.
 
 Both roles are sans-IO: they take and return whole DER TSRequests (the TLS layer and
-`tsrequest_length` frame them). NTLM is the only mechanism, carried raw in negoTokens as FreeRDP
-sends it; SPNEGO-wrapped tokens (Kerberos-capable Windows clients) are not understood.
+`tsrequest_length` frame them). negoTokens carry raw NTLM (as FreeRDP sends it) or SPNEGO with
+NTLM or Kerberos inside (as Windows' Negotiate package does, `spnego.py`); the server tells
+them apart by the first token.
 
 Version rules, as Windows and FreeRDP apply them: each side always sends its own version; the
 protocol in use is min(client, server); from 5 the client sends a 32-byte clientNonce and both
@@ -37,6 +38,16 @@ from .ntlm import (
     NtlmAcceptor,
     NtlmAuthError,
     NtlmInitiator,
+)
+from .spnego import (
+    KERBEROS_OIDS,
+    KRB5_OID,
+    NTLM_OID,
+    SEC_E_INVALID_TOKEN,
+    Mechanism,
+    NtlmMechanism,
+    SpnegoAcceptor,
+    token_kind,
 )
 from .wire import Reader
 
@@ -359,7 +370,7 @@ def echo_increment(public_key: bytes) -> bytes:
     return bytes(out)
 
 
-# --- client ---------------------------------------------------------------------------------
+# --- security contexts ---------------------------------------------------------------------
 
 
 class Initiator(Protocol):
@@ -372,11 +383,100 @@ class Initiator(Protocol):
     def unwrap(self, data: bytes) -> bytes: ...
 
 
+class SecurityContext(Protocol):
+    """One side of the negoTokens exchange: raw NTLM (as FreeRDP) or SPNEGO (as Windows).
+
+    `mech_complete`: the mechanism can wrap (then pubKeyAuth goes with the next message);
+    `complete`: nothing more is expected in negoTokens."""
+
+    @property
+    def mech_complete(self) -> bool: ...
+    @property
+    def complete(self) -> bool: ...
+    def step(self, token: bytes | None) -> bytes | None: ...
+    def wrap(self, data: bytes) -> bytes: ...
+    def unwrap(self, data: bytes) -> bytes: ...
+
+
+class RawNtlm:
+    """NTLM straight in negoTokens, no SPNEGO (FreeRDP 2.x, and any raw-NTLM client)."""
+
+    kind = "ntlm"
+    mech_oid = NTLM_OID
+
+    def __init__(self, ntlm: Initiator | NtlmAcceptor) -> None:
+        self.ntlm = ntlm
+
+    @property
+    def mech_complete(self) -> bool:
+        return self.complete
+
+    @property
+    def complete(self) -> bool:
+        done = getattr(self.ntlm, "complete", None)
+        if done is None:  # a test adapter without `complete`: done once it wraps
+            return getattr(self.ntlm, "challenge", None) is not None
+        return bool(done)
+
+    def step(self, token: bytes | None) -> bytes | None:
+        return self.ntlm.step(token)  # type: ignore[arg-type]
+
+    def wrap(self, data: bytes) -> bytes:
+        return self.ntlm.wrap(data)
+
+    def unwrap(self, data: bytes) -> bytes:
+        return self.ntlm.unwrap(data)
+
+
+class RawKerberos:
+    """A Kerberos token straight in negoTokens, no SPNEGO (rdesktop 1.9's GSS-API CredSSP);
+    Windows' Negotiate acceptor takes it as it takes raw NTLM."""
+
+    kind = "kerberos"
+    mech_oid = KRB5_OID
+
+    def __init__(self, mech: Mechanism) -> None:
+        self.mech = mech
+
+    @property
+    def mech_complete(self) -> bool:
+        return self.mech.complete
+
+    @property
+    def complete(self) -> bool:
+        return self.mech.complete
+
+    def step(self, token: bytes | None) -> bytes | None:
+        return self.mech.step(token)
+
+    def wrap(self, data: bytes) -> bytes:
+        return self.mech.wrap(data)
+
+    def unwrap(self, data: bytes) -> bytes:
+        return self.mech.unwrap(data)
+
+
+def _failure_from(exc: ProtocolFailure, side: Side) -> CredSspFailure:
+    """An NTLM, SPNEGO or Kerberos failure as the CredSspFailure the roles raise."""
+    status = getattr(exc, "status", None)
+    if status is None:
+        status = exc.code
+    event = getattr(exc, "event", None)
+    if isinstance(exc, NtlmAuthError):
+        event = "logon_failure" if exc.status == STATUS_LOGON_FAILURE else "failed"
+    return CredSspFailure(exc.reason, status, side, event)
+
+
+# --- client ---------------------------------------------------------------------------------
+
+
 class CredSspClient:
     """CredSSP initiator: first_message(), then receive() each server TSRequest.
 
     receive() returns the next TSRequest to send; the last one carries authInfo and sets
-    `done`. Refusals and failures raise CredSspFailure.
+    `done`. pubKeyAuth goes with the first message after the mechanism completes (with its last
+    token, if any); the server's last SPNEGO token comes with its pubKeyAuth. Refusals and
+    failures raise CredSspFailure.
     """
 
     def __init__(
@@ -390,6 +490,7 @@ class CredSspClient:
         server_public_key: bytes,
         initiator: Initiator | None = None,
         initiator_factory: Callable[[], Initiator] | None = None,
+        context: SecurityContext | None = None,
         random: Callable[[int], bytes] = os.urandom,
     ) -> None:
         if not 2 <= version <= MAX_VERSION:
@@ -403,13 +504,15 @@ class CredSspClient:
         password, domain = password or "", domain or ""
         self._creds = TSPasswordCreds(domain, username, password)
         self._public_key = server_public_key
-        if initiator is None:
-            initiator = (
-                initiator_factory()
-                if initiator_factory
-                else NtlmInitiator(username, password, domain)
-            )
-        self._ntlm = initiator
+        if context is None:
+            if initiator is None:
+                initiator = (
+                    initiator_factory()
+                    if initiator_factory
+                    else NtlmInitiator(username, password, domain)
+                )
+            context = RawNtlm(initiator)
+        self.context: SecurityContext = context
         self._random = random
         self._state = "start"
         self._nonce: bytes | None = None
@@ -421,8 +524,9 @@ class CredSspClient:
     def first_message(self) -> bytes:
         if self._state != "start":
             raise StateError(self._state, "first_message() already called")
-        self._state = "wait_challenge"
-        return TSRequest(self.version, nego_tokens=[self._ntlm.step(None)]).encode()
+        self._state = "wait_first"
+        token = self._step(None)
+        return TSRequest(self.version, nego_tokens=[token or b""]).encode()
 
     def _fail(
         self, reason: str, status: int | None, side: Side, event: str | None = None
@@ -430,8 +534,20 @@ class CredSspClient:
         self._state = "failed"
         return CredSspFailure(reason, status, side, event)
 
+    def _step(self, token: bytes | None) -> bytes | None:
+        try:
+            out = self.context.step(token)
+        except CredSspFailure:
+            self._state = "failed"
+            raise
+        except ProtocolFailure as exc:
+            self._state = "failed"
+            raise _failure_from(exc, "client") from exc
+        self.challenge = _challenge_of(self.context) or self.challenge
+        return out
+
     def receive(self, data: bytes) -> bytes | None:
-        if self._state not in ("wait_challenge", "wait_pubkey"):
+        if self._state not in ("wait_first", "negotiating", "wait_pubkey"):
             raise StateError(self._state, "no server TSRequest expected")
         try:
             req = TSRequest.decode(data)
@@ -439,14 +555,16 @@ class CredSspClient:
                 raise self._fail(
                     f"server sent errorCode {req.error_code:#010x}", req.error_code, "server"
                 )
-            if self._state == "wait_challenge":
-                return self._on_challenge(req)
+            if self._state == "wait_first":
+                self._on_first_answer(req)
+            if self._state == "negotiating":
+                return self._on_negotiate(req)
             return self._on_pubkey(req)
         except ParseError:
             self._state = "failed"
             raise
 
-    def _on_challenge(self, req: TSRequest) -> bytes:
+    def _on_first_answer(self, req: TSRequest) -> None:
         self.server_version = req.version
         self.negotiated_version = min(self.version, req.version)
         if client_refuses(self.version, req.version, self.oracle_policy):
@@ -457,13 +575,17 @@ class CredSspClient:
                 "client",
                 "oracle_refused_by_client",
             )
+        self._state = "negotiating"
+
+    def _on_negotiate(self, req: TSRequest) -> bytes:
         if not req.nego_tokens:
             raise ParseError("TSRequest", "server answer carries no negoToken")
-        try:
-            authenticate = self._ntlm.step(req.nego_tokens[0])
-        except NtlmAuthError as exc:
-            raise self._fail(exc.reason, exc.status, "client", "failed") from exc
-        self.challenge = self._ntlm.challenge
+        out = self._step(req.nego_tokens[0])
+        if not self.context.mech_complete:
+            if out is None:
+                raise ParseError("TSRequest", "the exchange stalled: nothing to answer")
+            return TSRequest(self.version, nego_tokens=[out]).encode()
+        assert self.negotiated_version is not None
         if is_patched(self.negotiated_version):
             self._nonce = self._random(NONCE_LENGTH)
             binding = client_binding(self._nonce, self._public_key)
@@ -472,17 +594,29 @@ class CredSspClient:
         self._state = "wait_pubkey"
         return TSRequest(
             self.version,
-            nego_tokens=[authenticate],
-            pub_key_auth=self._ntlm.wrap(binding),
+            nego_tokens=[out] if out else [],
+            pub_key_auth=self.context.wrap(binding),
             client_nonce=self._nonce,
         ).encode()
 
     def _on_pubkey(self, req: TSRequest) -> bytes:
+        if req.nego_tokens:  # the acceptor's last SPNEGO token (accept-completed, mechListMIC)
+            if self.context.complete:
+                raise ParseError("TSRequest", "negoToken after the exchange finished")
+            if self._step(req.nego_tokens[0]) is not None:
+                raise ParseError("TSRequest", "the server's last token asks for more")
         if req.pub_key_auth is None:
             raise ParseError("TSRequest", "server answer carries no pubKeyAuth")
+        if not self.context.complete:
+            raise self._fail(
+                "pubKeyAuth before the server completed the negotiation",
+                SEC_E_INVALID_TOKEN,
+                "client",
+                "failed",
+            )
         try:
-            echoed = self._ntlm.unwrap(req.pub_key_auth)
-        except NtlmAuthError as exc:
+            echoed = self.context.unwrap(req.pub_key_auth)
+        except ProtocolFailure as exc:
             raise self._fail(
                 exc.reason, PUBKEY_MISMATCH_STATUS, "client", "pubkey_mismatch"
             ) from exc
@@ -500,20 +634,37 @@ class CredSspClient:
             )
         self._state = "done"
         self.done = True
-        auth_info = self._ntlm.wrap(TSCredentials.for_password(self._creds).encode())
+        auth_info = self.context.wrap(TSCredentials.for_password(self._creds).encode())
         return TSRequest(self.version, auth_info=auth_info).encode()
+
+    @property
+    def mechanism(self) -> str:
+        """"ntlm" or "kerberos": what authenticated (or is authenticating)."""
+        return _mechanism_name(self.context)
+
+
+def _challenge_of(context: object) -> ChallengeInfo | None:
+    mech = getattr(context, "mech", None)
+    ntlm = getattr(mech, "ntlm", None) or getattr(context, "ntlm", None)
+    return getattr(ntlm, "challenge", None)
+
+
+def _mechanism_name(context: object) -> str:
+    oid = getattr(context, "mech_oid", None)
+    if oid in KERBEROS_OIDS:
+        return "kerberos"
+    return "ntlm" if oid == NTLM_OID else "none"
 
 
 # --- server ---------------------------------------------------------------------------------
 
 
-def _auth_event(exc: NtlmAuthError) -> str:
-    return "logon_failure" if exc.status == STATUS_LOGON_FAILURE else "failed"
-
-
 class CredSspServer:
-    """CredSSP acceptor over our NtlmAcceptor: receive() each client TSRequest.
+    """CredSSP acceptor: receive() each client TSRequest.
 
+    The first negoToken decides how the client speaks: raw NTLM (FreeRDP) goes to our
+    NtlmAcceptor directly; SPNEGO (Windows, aardwolf) goes through SpnegoAcceptor offering
+    Kerberos (when `kerberos` makes acceptor contexts: a domain host with its keytab) and NTLM.
     On a refusal it sets `pending_error_reply` (the errorCode TSRequest to send before closing,
     None where the version in use has no errorCode) and raises CredSspFailure.
     """
@@ -525,6 +676,7 @@ class CredSspServer:
         version: int = MAX_VERSION,
         oracle_policy: int = OraclePolicy.MITIGATED,
         public_key: bytes,
+        kerberos: Callable[[], Mechanism] | None = None,
     ) -> None:
         if not 2 <= version <= MAX_VERSION:
             raise ValueError(f"CredSSP version {version} outside 2..{MAX_VERSION}")
@@ -532,7 +684,9 @@ class CredSspServer:
         self.version = version
         self.oracle_policy = OraclePolicy(oracle_policy)
         self._public_key = public_key
-        self._state = "wait_negotiate"
+        self._kerberos = kerberos
+        self.context: RawNtlm | RawKerberos | SpnegoAcceptor | None = None
+        self._state = "wait_first"
         self.client_version: int | None = None
         self.negotiated_version: int | None = None
         self.pending_error_reply: bytes | None = None
@@ -548,8 +702,8 @@ class CredSspServer:
 
     def receive(self, data: bytes) -> bytes | None:
         handlers = {
-            "wait_negotiate": self._on_negotiate,
-            "wait_authenticate": self._on_authenticate,
+            "wait_first": self._on_first,
+            "negotiating": self._on_negotiate,
             "wait_auth_info": self._on_auth_info,
         }
         handler = handlers.get(self._state)
@@ -561,7 +715,7 @@ class CredSspServer:
             self._state = "failed"
             raise
 
-    def _on_negotiate(self, req: TSRequest) -> bytes:
+    def _on_first(self, req: TSRequest) -> bytes | None:
         self.client_version = req.version
         self.negotiated_version = min(self.version, req.version)
         if server_refuses(self.version, req.version, self.oracle_policy):
@@ -573,27 +727,64 @@ class CredSspServer:
             )
         if not req.nego_tokens:
             raise ParseError("TSRequest", "client request carries no negoToken")
-        try:
-            challenge = self.acceptor.step(req.nego_tokens[0])
-        except NtlmAuthError as exc:
-            raise self._fail(exc.reason, exc.status, _auth_event(exc)) from exc
-        self._state = "wait_authenticate"
-        return TSRequest(self.version, nego_tokens=[challenge or b""]).encode()
+        kind = token_kind(req.nego_tokens[0])
+        if kind == "ntlm":
+            self.context = RawNtlm(self.acceptor)
+        elif kind == "kerberos":
+            if self._kerberos is None:  # not a domain member: no key for the ticket
+                raise self._fail("a Kerberos token, and this host has no TERMSRV key",
+                                 SEC_E_INVALID_TOKEN, "failed")
+            self.context = RawKerberos(self._kerberos())
+        else:
+            mechs: list[tuple[str, Callable[[], Mechanism]]] = []
+            if self._kerberos is not None:
+                mechs += [(oid, self._kerberos) for oid in KERBEROS_OIDS]
+            mechs.append((NTLM_OID, lambda: NtlmMechanism(self.acceptor)))
+            self.context = SpnegoAcceptor(mechs)
+        self._state = "negotiating"
+        return self._on_negotiate(req)
 
-    def _on_authenticate(self, req: TSRequest) -> bytes:
-        if not req.nego_tokens:
-            raise ParseError("TSRequest", "client request carries no AUTHENTICATE")
-        try:
-            self.acceptor.step(req.nego_tokens[0])
-        except NtlmAuthError as exc:
-            raise self._fail(exc.reason, exc.status, _auth_event(exc)) from exc
-        assert self.negotiated_version is not None
+    def _on_negotiate(self, req: TSRequest) -> bytes:
+        ctx = self.context
+        assert ctx is not None
+        out: bytes | None = None
+        if req.nego_tokens:
+            if ctx.complete:
+                raise ParseError("TSRequest", "negoToken after the exchange finished")
+            try:
+                out = ctx.step(req.nego_tokens[0])
+            except CredSspFailure:
+                raise
+            except ProtocolFailure as exc:
+                f = _failure_from(exc, "server")
+                raise self._fail(exc.reason, f.status or STATUS_LOGON_FAILURE, f.event) from exc
+        elif req.pub_key_auth is None:
+            raise ParseError("TSRequest", "client request carries no negoToken")
+        if not ctx.mech_complete:
+            return TSRequest(self.version, nego_tokens=[out or b""]).encode()
+        if req.pub_key_auth is None:
+            if isinstance(ctx, RawNtlm) or out is None:
+                raise self._fail(
+                    "AUTHENTICATE without pubKeyAuth", STATUS_ACCESS_DENIED, "pubkey_mismatch"
+                )
+            return TSRequest(self.version, nego_tokens=[out]).encode()
+        if not ctx.complete:
+            raise self._fail(
+                "pubKeyAuth before the negotiation completed",
+                STATUS_ACCESS_DENIED,
+                "pubkey_mismatch",
+            )
+        answer = self._check_pubkey(req)
+        self._state = "wait_auth_info"
+        return TSRequest(
+            self.version, nego_tokens=[out] if out else [], pub_key_auth=ctx.wrap(answer)
+        ).encode()
+
+    def _check_pubkey(self, req: TSRequest) -> bytes:
+        assert self.negotiated_version is not None and self.context is not None
         patched = is_patched(self.negotiated_version)
         nonce = req.client_nonce
-        if req.pub_key_auth is None:
-            raise self._fail(
-                "AUTHENTICATE without pubKeyAuth", STATUS_ACCESS_DENIED, "pubkey_mismatch"
-            )
+        assert req.pub_key_auth is not None
         if patched and nonce is None:
             raise self._fail(
                 f"CredSSP {self.negotiated_version} pubKeyAuth without clientNonce",
@@ -601,8 +792,8 @@ class CredSspServer:
                 "pubkey_mismatch",
             )
         try:
-            got = self.acceptor.unwrap(req.pub_key_auth)
-        except NtlmAuthError as exc:
+            got = self.context.unwrap(req.pub_key_auth)
+        except ProtocolFailure as exc:
             raise self._fail(exc.reason, STATUS_ACCESS_DENIED, "pubkey_mismatch") from exc
         expected = client_binding(nonce or b"", self._public_key) if patched else self._public_key
         if not hmac.compare_digest(got, expected):
@@ -611,20 +802,17 @@ class CredSspServer:
                 STATUS_ACCESS_DENIED,
                 "pubkey_mismatch",
             )
-        answer = (
-            server_binding(nonce or b"", self._public_key)
-            if patched
-            else echo_increment(self._public_key)
-        )
-        self._state = "wait_auth_info"
-        return TSRequest(self.version, pub_key_auth=self.acceptor.wrap(answer)).encode()
+        if patched:
+            return server_binding(nonce or b"", self._public_key)
+        return echo_increment(self._public_key)
 
     def _on_auth_info(self, req: TSRequest) -> None:
         if req.auth_info is None:
             raise ParseError("TSRequest", "client request carries no authInfo")
+        assert self.context is not None
         try:
-            plain = self.acceptor.unwrap(req.auth_info)
-        except NtlmAuthError as exc:
+            plain = self.context.unwrap(req.auth_info)
+        except ProtocolFailure as exc:
             raise self._fail(exc.reason, STATUS_ACCESS_DENIED, "pubkey_mismatch") from exc
         self.ts_credentials = TSCredentials.decode(plain)
         self.credentials = self.ts_credentials.password_creds()
@@ -633,6 +821,23 @@ class CredSspServer:
         return None
 
     @property
+    def mechanism(self) -> str:
+        """"ntlm" or "kerberos" once chosen, else "none"."""
+        if isinstance(self.context, RawNtlm):
+            return "ntlm"
+        if isinstance(self.context, RawKerberos):
+            return "kerberos"
+        return _mechanism_name(self.context)
+
+    @property
+    def spnego(self) -> bool:
+        return isinstance(self.context, SpnegoAcceptor)
+
+    @property
     def user(self) -> str | None:
-        """The NTLM-authenticated user name, as the client sent it."""
+        """The authenticated user name: NTLM's as the client sent it, Kerberos' client principal."""
+        mech = getattr(self.context, "mech", None)
+        principal = getattr(mech, "client_principal", None)
+        if principal:
+            return str(principal)
         return self.acceptor.user

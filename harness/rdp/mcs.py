@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Self
 
 from . import per
-from .errors import ProtocolFailure
+from .errors import ParseError, ProtocolFailure
 from .gcc import ClientData, ConferenceCreateRequest, ConferenceCreateResponse, ServerData
 from .wire import Reader, Writer
 
@@ -345,12 +345,20 @@ def _header(choice: int, low_bits: int = 0) -> Writer:
 
 @dataclass(frozen=True)
 class ErectDomainRequest:
-    CHOICE: ClassVar[int] = ERECT_DOMAIN_REQUEST
+    """subHeight and subInterval; a server ignores both (MS-RDPBCGR 3.3.5.3.5), so a body that
+    is not two PER integers decodes too, with None values and the bytes kept in `body`: rdesktop
+    1.9 and aardwolf send `04 00 01 00 01` (two plain 16-bit fields), which Windows accepts."""
 
-    sub_height: int = 0
-    sub_interval: int = 0
+    CHOICE: ClassVar[int] = ERECT_DOMAIN_REQUEST
+    MAX_BODY: ClassVar[int] = 16
+
+    sub_height: int | None = 0
+    sub_interval: int | None = 0
+    body: bytes = field(default=b"", compare=False, repr=False)
 
     def encode(self) -> bytes:
+        if self.sub_height is None or self.sub_interval is None:
+            return _header(self.CHOICE).bytes(self.body).value()
         w = _header(self.CHOICE)
         per.write_integer(w, self.sub_height)
         per.write_integer(w, self.sub_interval)
@@ -358,7 +366,16 @@ class ErectDomainRequest:
 
     @classmethod
     def _decode(cls, first: int, r: Reader) -> ErectDomainRequest:
-        return cls(per.read_integer(r), per.read_integer(r))
+        body = r.bytes(min(r.remaining, cls.MAX_BODY))
+        if r.remaining:
+            raise r.fail(f"Erect Domain Request longer than {1 + cls.MAX_BODY} bytes")
+        fields = Reader(body, "Erect Domain Request")
+        try:
+            height, interval = per.read_integer(fields), per.read_integer(fields)
+            fields.expect_end()
+        except ParseError:
+            return cls(None, None, body)
+        return cls(height, interval, body)
 
 
 @dataclass(frozen=True)

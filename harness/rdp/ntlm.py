@@ -342,6 +342,7 @@ class SessionSecurity:
             (c_sign, s_sign, c_seal, s_seal) if initiator else (s_sign, c_sign, s_seal, c_seal)
         )
         self._out_sign, self._in_sign = out_sign, in_sign
+        self._out_seal, self._in_seal = out_seal, in_seal
         self._out = Cipher(ARC4(out_seal), mode=None).encryptor()
         self._in = Cipher(ARC4(in_seal), mode=None).decryptor()
         self._seal = bool(flags & NF.SEAL)
@@ -359,6 +360,29 @@ class SessionSecurity:
         signature = struct.pack("<I", 1) + checksum + struct.pack("<I", self.seq_out)
         self.seq_out += 1
         return signature + sealed
+
+    def sign(self, data: bytes) -> bytes:
+        """GSS_GetMIC (MS-NLMP 3.4.4.2): the 16-byte signature of `data`, nothing sealed."""
+        checksum = self._checksum(self._out_sign, self.seq_out, data, self._out)
+        signature = struct.pack("<I", 1) + checksum + struct.pack("<I", self.seq_out)
+        self.seq_out += 1
+        return signature
+
+    def verify(self, data: bytes, signature: bytes) -> None:
+        """GSS_VerifyMIC: raise NtlmAuthError unless `signature` signs `data`."""
+        checksum = self._checksum(self._in_sign, self.seq_in, data, self._in)
+        expected = struct.pack("<I", 1) + checksum + struct.pack("<I", self.seq_in)
+        self.seq_in += 1
+        if not hmac.compare_digest(signature, expected):
+            raise NtlmAuthError("NTLM signature does not verify", SEC_E_MESSAGE_ALTERED)
+
+    def reset_rc4(self, *, outgoing: bool) -> None:
+        """Restart one direction's RC4 stream (MS-SPNG 3.3.5.1: the SPNEGO mechListMIC must not
+        advance the key state the first signed message uses); sequence numbers go on."""
+        if outgoing:
+            self._out = Cipher(ARC4(self._out_seal), mode=None).encryptor()
+        else:
+            self._in = Cipher(ARC4(self._in_seal), mode=None).decryptor()
 
     def unwrap(self, data: bytes) -> bytes:
         if len(data) < 16:
@@ -415,6 +439,7 @@ class NtlmInitiator:
         self.challenge: ChallengeInfo | None = None
         self.flags = 0
         self.session_key: bytes | None = None
+        self.mic_present = False  # AUTHENTICATE carried a MIC (SPNEGO then needs mechListMIC)
 
     @property
     def complete(self) -> bool:
@@ -514,6 +539,7 @@ class NtlmInitiator:
             mic = _mic(exported, self._negotiate or b"", token, auth, mic_off)
             auth = auth[:mic_off] + mic + auth[mic_off + 16 :]
         self.challenge, self.flags, self.session_key = chal, flags, exported
+        self.mic_present = use_mic
         self._security = SessionSecurity(exported, flags, initiator=True)
         return auth
 
@@ -526,6 +552,20 @@ class NtlmInitiator:
         if self._security is None:
             raise StateError("incomplete", "unwrap before the NTLM exchange finished")
         return self._security.unwrap(data)
+
+    def sign(self, data: bytes) -> bytes:
+        return self._session().sign(data)
+
+    def verify(self, data: bytes, signature: bytes) -> None:
+        self._session().verify(data, signature)
+
+    def reset_rc4(self, *, outgoing: bool) -> None:
+        self._session().reset_rc4(outgoing=outgoing)
+
+    def _session(self) -> SessionSecurity:
+        if self._security is None:
+            raise StateError("incomplete", "signing before the NTLM exchange finished")
+        return self._security
 
 
 # --- acceptor -------------------------------------------------------------------------------
@@ -566,6 +606,7 @@ class NtlmAcceptor:
         self.domain: str | None = None
         self.workstation: str | None = None
         self.session_key: bytes | None = None
+        self.mic_present = False  # whether AUTHENTICATE carried a verified MIC
 
     @property
     def complete(self) -> bool:
@@ -664,6 +705,7 @@ class NtlmAcceptor:
             expected = _mic(exported, self._negotiate, self._challenge, token, mic_off)
             if not hmac.compare_digest(mic, expected):
                 raise NtlmAuthError("AUTHENTICATE MIC does not verify")
+            self.mic_present = True
 
         self._security = SessionSecurity(exported, flags, initiator=False)
         self.flags, self.session_key = flags, exported
@@ -686,6 +728,19 @@ class NtlmAcceptor:
             raise StateError(self._state, "unwrap before the NTLM exchange finished")
         return self._security.unwrap(data)
 
+    def sign(self, data: bytes) -> bytes:
+        return self._session().sign(data)
+
+    def verify(self, data: bytes, signature: bytes) -> None:
+        self._session().verify(data, signature)
+
+    def reset_rc4(self, *, outgoing: bool) -> None:
+        self._session().reset_rc4(outgoing=outgoing)
+
+    def _session(self) -> SessionSecurity:
+        if self._security is None:
+            raise StateError("incomplete", "signing before the NTLM exchange finished")
+        return self._security
 
 def host_acceptor(users: Mapping[str, str], *, domain: str, computer_name: str,
                   dns_domain: str, clock_offset: float = 0.0) -> NtlmAcceptor:

@@ -14,6 +14,7 @@ from . import events as ev
 from .certverify import subject_public_key
 from .credssp import CredSspFailure, CredSspServer
 from .endpoint import Endpoint
+from .kerberos import KerberosAcceptor
 from .ntlm import host_acceptor
 from .phases import ServerPhase, server_machine
 from .server_config import (
@@ -26,20 +27,27 @@ from .session_server import ServerSession
 from .tls import TlsEndpoint, server_context
 from .x224 import ConnectionConfirm, ConnectionRequest, NegFailure, Protocol, describe_protocols
 
-EXTENDED_CLIENT_DATA_SUPPORTED = 0x01
 EARLY_AUTH_SUCCESS = b"\x00\x00\x00\x00"
 
 _S = ServerPhase
 
 
 def select_protocol(policy: ServerConfig, requested: int | None) -> tuple[int | None, int | None]:
-    """(selected protocol, failure code) as Windows decides from SecurityLayer and NLA."""
+    """(selected protocol, failure code) as Windows decides from SecurityLayer and NLA.
+
+    RDSTLS (0x4) and RDSAAD (0x10) are never selected: Windows uses RDSTLS only for a client
+    redirected with a redirection cookie, which the lab's host never issues, and decides from
+    the other bits as if they were absent (rdp-facts §10) [open]."""
     if requested is None:
         requested = 0
     nla_offered = requested & (Protocol.HYBRID | Protocol.HYBRID_EX)
     if policy.security_layer == SECURITY_LAYER_RDP:
-        if policy.user_authentication:
-            return None, NegFailure.HYBRID_REQUIRED_BY_SERVER
+        # The listener has Standard RDP Security only: any offer of TLS or CredSSP is refused
+        # with SSL_NOT_ALLOWED_BY_SERVER ("configured to only use Standard RDP Security ... does
+        # not support any External Security Protocols", MS-RDPBCGR 2.2.1.2.2; zeek's
+        # rdp-proprietary-encryption trace, frame 5), UserAuthentication or not: NLA needs
+        # CredSSP, which this listener does not have. The client's retry without TLS gets RDP
+        # security (frame 13). rdp-facts §14.
         return (0, None) if requested == 0 else (None, NegFailure.SSL_NOT_ALLOWED_BY_SERVER)
     if nla_offered:
         return (Protocol.HYBRID_EX if requested & Protocol.HYBRID_EX else Protocol.HYBRID), None
@@ -111,16 +119,19 @@ class ServerConnection(Endpoint[ServerPhase]):
             return
         assert selected is not None
         self.selected = int(selected)
+        # MS-RDPBCGR 3.3.5.3.2: no rdpNegData in the confirm when the request carried none;
+        # flags 0 with PROTOCOL_RDP selected, as zeek's rdp-proprietary-encryption trace shows.
+        flags = self.policy.neg_rsp_flags if self.selected else 0
+        confirm = ConnectionConfirm() if request.requested_protocols is None else \
+            ConnectionConfirm(selected_protocol=self.selected, flags=flags)
+        self._send_raw(confirm.encode())
         if self.selected == 0:  # Standard RDP Security (MS-RDPBCGR 5.3): no TLS, MCS follows
-            self._send_raw(ConnectionConfirm(selected_protocol=0).encode())
             self._complete("negotiation", requested=describe_protocols(self.requested or 0),
                            selected=describe_protocols(0), cookie=request.cookie)
             self._start_session()
             if rest:
                 self._receive(rest)
             return
-        self._send_raw(ConnectionConfirm(selected_protocol=self.selected,
-                                         flags=EXTENDED_CLIENT_DATA_SUPPORTED).encode())
         self._complete("negotiation", requested=describe_protocols(self.requested or 0),
                        selected=describe_protocols(self.selected), cookie=request.cookie)
         self._start_tls()
@@ -187,9 +198,12 @@ class ServerConnection(Endpoint[ServerPhase]):
         p = self.policy
         acceptor = host_acceptor(p.users, domain=p.domain, computer_name=p.computer_name,
                                  dns_domain=p.dns_domain, clock_offset=p.clock_offset)
+        keytab = p.kerberos_keytab
         self._credssp = CredSspServer(acceptor, version=p.credssp_version,
                                       oracle_policy=p.allow_encryption_oracle,
-                                      public_key=self._public_key)
+                                      public_key=self._public_key,
+                                      kerberos=(lambda: KerberosAcceptor(keytab)) if keytab
+                                      else None)
 
     def _on_plaintext(self, data: bytes) -> None:
         if self.phase is _S.CREDSSP:
@@ -204,7 +218,8 @@ class ServerConnection(Endpoint[ServerPhase]):
         creds = self._credssp.credentials
         self.user = getattr(creds, "user_name", None) or self._credssp.user
         self._complete("credssp", user=self.user, version=self._credssp.negotiated_version,
-                       client_version=self._credssp.client_version)
+                       client_version=self._credssp.client_version,
+                       mechanism=self._credssp.mechanism, spnego=self._credssp.spnego)
         if self.selected is not None and self.selected & Protocol.HYBRID_EX:
             self._send(EARLY_AUTH_SUCCESS)
         rest = bytes(self._plain)

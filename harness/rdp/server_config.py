@@ -15,6 +15,20 @@ SECURITY_LAYER_RDP = 0
 SECURITY_LAYER_NEGOTIATE = 1
 SECURITY_LAYER_TLS = 2
 
+# RDP_NEG_RSP flags by Windows release (rdp-facts §10)
+NEG_RSP_FLAGS_2016 = 0x1F  # 2016 (1607) and later, up to 2022
+NEG_RSP_FLAGS_2012 = 0x0F  # 2012 / 2012 R2: no Remote Credential Guard bit [open]
+NEG_RSP_FLAGS_2008 = 0x01  # 2008 R2 and Windows 7: extended client data only
+
+
+def neg_rsp_flags_for_build(build: int) -> int:
+    """The RDP_NEG_RSP flags a Windows build sends (rdp-facts §10)."""
+    if build >= 14393:
+        return NEG_RSP_FLAGS_2016
+    if build >= 9200:
+        return NEG_RSP_FLAGS_2012
+    return NEG_RSP_FLAGS_2008
+
 
 class CredentialUnavailable(Exception):
     """The TLS certificate or its private key cannot be used (Schannel would log 36870)."""
@@ -59,10 +73,15 @@ class ServerConfig:
     desktop_width: int = 1024
     desktop_height: int = 768
     os_build: str = "Windows Server 2022 (20348)"
+    # RDP_NEG_RSP flags: 0x1F (extended client data, GFX, reserved, Restricted Admin, Remote
+    # Credential Guard) as Windows Server 2016 and later send; rdp-facts §10.1.
+    neg_rsp_flags: int = NEG_RSP_FLAGS_2016
     # Incomplete (not yet activated) connections TermService holds at once; the one over it is
     # refused with event 1006 (registry MaxOutstandingConnections, read at service start). The
     # socket driver (host/server.py) enforces it; the core never looks at it.
     max_outstanding_connections: int = 3000
+    # A domain member's TERMSRV/<fqdn> keys (keytab from the lab's KDC): Kerberos in SPNEGO.
+    kerberos_keytab: str | None = None
 
     @property
     def dns_computer(self) -> str:

@@ -192,6 +192,10 @@ class ServerSession(SessionBase[ServerPhase]):
                     self._security.security.salted = salted_checksum(share.capabilities)
                 self._complete("capabilities", _S.FINALISATION,
                                client_capability_sets=len(share.capabilities))
+                # MS-RDPBCGR 2.2.1.19-20: Synchronize after the Confirm Active, Cooperate after
+                # it; clients such as rdesktop wait for both before their Font List.
+                self._send_data(Synchronize(self._user_id))
+                self._send_data(Control(CTRLACTION_COOPERATE))
             elif isinstance(share, DataPdu):
                 self._on_data_pdu(share)
 
@@ -236,25 +240,26 @@ class ServerSession(SessionBase[ServerPhase]):
 
     def _on_data_pdu(self, pdu: DataPdu) -> None:
         body = pdu.body
-        if isinstance(body, FontList):
-            self._send_data(Synchronize(self._user_id))
-            self._send_data(Control(CTRLACTION_COOPERATE))
+        if isinstance(body, Control) and body.action == CTRLACTION_REQUEST_CONTROL:
+            # 2.2.1.21: Granted Control answers the client's Request Control.
             self._send_data(Control(CTRLACTION_GRANTED_CONTROL, self._user_id,
                                     MCS_SERVER_CHANNEL_ID))
+        elif isinstance(body, FontList):
+            # 2.2.1.22: Font Map answers the Font List; the session is then usable.
             self._send_data(FontMap())
-            self._complete("finalisation", _S.ACTIVE)
+            if self.phase is _S.FINALISATION:
+                self._complete("finalisation", _S.ACTIVE)
             self._burst()
         elif isinstance(body, RefreshRect):
             self._burst()
         elif isinstance(body, ShutdownRequest):
             self._send_data(ShutdownDenied())
-        elif isinstance(body, (Synchronize, Control)) and getattr(body, "action", None) not in (
-            None, CTRLACTION_COOPERATE, CTRLACTION_REQUEST_CONTROL
-        ):
-            return
 
     def _burst(self) -> None:
-        """A realistic burst of bitmap updates: full-size segments, ~8 KiB PDUs."""
+        """A realistic burst of bitmap updates: full-size segments, ~8 KiB PDUs; none at all
+        with burst_bytes 0 (a session that draws nothing: hung)."""
+        if self.burst_bytes <= 0:
+            return
         for pdu in bitmap_update_pdus(self.width, self.height, self.burst_bytes,
                                       share_id=SHARE_ID, pdu_source=MCS_SERVER_CHANNEL_ID):
             self._send_io(pdu)

@@ -30,6 +30,7 @@ class Fault:
     tags: tuple[str, ...]
     requires: tuple[str, ...] = ()
     labs: tuple[str, ...] = ()  # empty: written for every lab
+    hints: dict[str, str] = field(default_factory=dict)  # symptom / where / fix (optional)
     path: Path = field(default=Path(), compare=False)
 
     def applies_to(self, lab: str) -> bool:
@@ -84,7 +85,7 @@ def load_fault(path: Path) -> Fault:
         id=data["id"], title=data["title"], description=data["description"].strip(),
         claim=data["claim"], inject=tuple(data["inject"]), expected=data["expected"],
         tags=tuple(data["tags"]), requires=tuple(data.get("requires", [])),
-        labs=tuple(data.get("labs", [])), path=path,
+        labs=tuple(data.get("labs", [])), hints=dict(data.get("hints") or {}), path=path,
     )
 
 
@@ -92,10 +93,17 @@ def load_remediation_checked(sidecar: Path) -> Remediation:
     doc = load_sourced(sidecar)
     check(doc, "remediation")
     try:
-        return load_remediation(sidecar)
+        remediation = load_remediation(sidecar)
     except RemediationError as exc:
         key = (exc.field,) if getattr(exc, "field", None) else ()
         raise doc.error(key, str(exc)) from None
+    from ..lab.network_remedies import REMEDIES
+
+    for i, step in enumerate(remediation.steps):
+        if step["action"] not in REMEDIES:
+            raise doc.error(("steps", i, "action"), f"unknown network step {step['action']!r}; "
+                            f"known: {', '.join(sorted(REMEDIES))}")
+    return remediation
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:

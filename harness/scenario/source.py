@@ -8,19 +8,12 @@ from typing import Any
 
 import yaml
 
+from ..errors import ConfigError
+
 PathKey = tuple[str | int, ...]
 
 
-class ScenarioFileError(ValueError):
-    """A scenario, remediation or lab file that cannot be used: file, line, field and a hint."""
-
-    def __init__(self, path: Path, line: int | None, fieldname: str | None, message: str) -> None:
-        where = f"{path}:{line}" if line else str(path)
-        what = f" field '{fieldname}':" if fieldname else ""
-        super().__init__(f"{where}:{what} {message}")
-        self.path = path
-        self.line = line
-        self.field = fieldname
+ScenarioFileError = ConfigError  # the name scenario code has always used
 
 
 @dataclass

@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import FaultError
 from .acl import ace
 from .os_profiles import SCHANNEL_NAMES
 from .registry import (
@@ -25,10 +26,6 @@ ACTIONS: dict[str, Action] = {}
 def action(fn: Action) -> Action:
     ACTIONS[fn.__name__] = fn
     return fn
-
-
-class FaultError(ValueError):
-    """An unknown action or arguments the action does not take."""
 
 
 # -- certificate and key store ------------------------------------------------------------------
@@ -101,8 +98,10 @@ def delete_registry_value(node: Any, path: str, name: str) -> None:
 
 
 @action
-def set_security_layer(node: Any, value: int) -> None:
-    node.registry.set(RDP_TCP, "SecurityLayer", value)
+def set_security_layer(node: Any, value: int, policy: bool = False) -> None:
+    """SecurityLayer on RDP-Tcp, or (policy=True) Group Policy's "Require use of specific
+    security layer for remote (RDP) connections", which wins (0 RDP, 1 Negotiate, 2 SSL)."""
+    node.registry.set(TS_POLICY if policy else RDP_TCP, "SecurityLayer", value)
 
 
 @action
@@ -205,6 +204,20 @@ def add_nic(node: Any, alias: str, mtu: int = 1500, addresses: list[str] | None 
 @action
 def set_mtu(node: Any, alias: str, mtu: int) -> None:
     node.network.set_mtu(alias, mtu)
+
+
+@action
+def corrupt_winsock(node: Any) -> None:
+    """The Winsock catalog is damaged (a broken layered service provider left by uninstalled
+    security or VPN software): the client's sockets fail with WSAEINVAL."""
+    node.network.corrupt_winsock()
+
+
+@action
+def add_hung_session(node: Any, user: str | None = None) -> None:
+    """The user's earlier session hung in the Disconnected state (default: the lab's first
+    user); reconnecting attaches to it and nothing is drawn."""
+    node.sessions.add(user or next(iter(node.users)), state="Disc", hung=True)
 
 
 @action

@@ -44,12 +44,17 @@ class FirewallRule:
                 and self.program is None
                 and self.service in (None, "TermService"))
 
-    def matches_outbound(self, address: str, port: int, protocol: str) -> bool:
+    def matches_outbound(self, address: str, port: int, protocol: str,
+                         program: str | None = None) -> bool:
+        """A rule with a program matches only that program's connections (by file name, as
+        %SystemRoot%\\System32\\mstsc.exe and C:\\Windows\\System32\\mstsc.exe are one)."""
         return (self.enabled and self.direction == "Outbound"
                 and self.protocol.upper() in (protocol.upper(), "ANY")
                 and (not self.remote_ports or port in self.remote_ports)
                 and (not self.remote_addresses
-                     or any(_address_in(address, a) for a in self.remote_addresses)))
+                     or any(_address_in(address, a) for a in self.remote_addresses))
+                and (self.program is None
+                     or (program is not None and _file(self.program) == _file(program))))
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -67,6 +72,10 @@ def _address_in(address: str, spec: str) -> bool:
         return ipaddress.ip_address(address) in ipaddress.ip_network(spec.strip(), strict=False)
     except ValueError:
         return address.strip().lower() == spec.strip().lower()
+
+
+def _file(path: str) -> str:
+    return path.replace("/", "\\").rsplit("\\", 1)[-1].lower()
 
 
 def _like(pattern: str, value: str) -> bool:
@@ -136,12 +145,13 @@ class Firewall:
             return "drop"
         return "allow" if matching else "drop"
 
-    def outbound_verdict(self, address: str, port: int, protocol: str = "TCP"
-                         ) -> Literal["allow", "block"]:
-        """What an outbound connect from the node to address:port meets."""
+    def outbound_verdict(self, address: str, port: int, protocol: str = "TCP",
+                         program: str | None = None) -> Literal["allow", "block"]:
+        """What an outbound connect from the node (by `program`) to address:port meets."""
         if not self.enabled:
             return "allow"
-        matching = [r for r in self.rules.values() if r.matches_outbound(address, port, protocol)]
+        matching = [r for r in self.rules.values()
+                    if r.matches_outbound(address, port, protocol, program)]
         if any(r.action == "Block" for r in matching):
             return "block"
         if matching:

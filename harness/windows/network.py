@@ -38,6 +38,7 @@ class Network:
         self.dns_cache: dict[str, str] = {}
         self.clock_offset = 0.0  # seconds this node's clock is ahead of real time
         self.time_source_reachable = True
+        self.winsock_catalog = "ok"  # ok | corrupt | reset pending restart
 
     # -- NICs ---------------------------------------------------------------------------------
 
@@ -155,8 +156,26 @@ class Network:
         self.set_clock_offset(0.0)
         return True, "The command completed successfully."
 
+    def corrupt_winsock(self) -> None:
+        """A broken LSP / damaged Winsock catalog (WinSock2\\Parameters): every socket()
+        or connect() of a program fails with WSAEINVAL."""
+        self._set_winsock("corrupt")
+
+    def reset_winsock(self) -> None:
+        """`netsh winsock reset`: the catalog is rebuilt from defaults at the next restart."""
+        if self.winsock_catalog != "ok":
+            self._set_winsock("reset pending restart")
+
+    def _set_winsock(self, state: str) -> None:
+        if state != self.winsock_catalog:
+            self.journal.record("network", "Winsock catalog", self.winsock_catalog, state)
+            self.winsock_catalog = state
+
     def reboot(self) -> None:
-        """Active MTUs return to their persistent values; the resolver cache is empty."""
+        """Active MTUs return to their persistent values; the resolver cache is empty; a reset
+        Winsock catalog is rebuilt."""
+        if self.winsock_catalog == "reset pending restart":
+            self._set_winsock("ok")
         for nic in self.nics.values():
             if nic.mtu != nic.mtu_persistent:
                 self.set_mtu(nic.alias, nic.mtu_persistent)
@@ -166,4 +185,5 @@ class Network:
         return {"nics": [asdict(n) for n in self.nics.values()], "route": self.route_alias,
                 "hosts": dict(self.hosts), "dns_records": dict(self.dns_records),
                 "dns_cache": dict(self.dns_cache), "clock_offset": self.clock_offset,
-                "time_source_reachable": self.time_source_reachable}
+                "time_source_reachable": self.time_source_reachable,
+                "winsock_catalog": self.winsock_catalog}

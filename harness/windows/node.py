@@ -6,6 +6,7 @@ registry, certificate store, key store, services, clock, users and patch level a
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import threading
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, Literal
 
 from harness.gateway.policy import GatewayPolicy
 from harness.host.policy import CredentialUnavailable, HostPolicy, TlsCredential
+from harness.rdp.server_config import neg_rsp_flags_for_build
 
 from . import derive
 from .acl import AclTable, ace
@@ -46,14 +48,15 @@ from .registry import (
     RegType,
 )
 from .services import ServiceManager
+from .sessions import SessionTable
 from .settings import ClientSettings
 from .users import generate_users, machine_guid, seed_for
 
 __all__ = ["ClientSettings", "WindowsNode"]
 
-Role = Literal["client", "host", "gateway"]
+Role = Literal["client", "host", "gateway", "dc"]
 DEFAULT_PROFILE = {"client": "windows-11", "host": "windows-server-2022",
-                   "gateway": "windows-server-2022"}
+                   "gateway": "windows-server-2022", "dc": "windows-server-2022"}
 ERRINFO_SERVER_DENIED_CONNECTION = 7
 # How long the RD Gateway waits for the host's SYN-ACK before answering E_PROXY_TS_CONNECTFAILED.
 # Windows' value is [open]; the lab's is short (a LAN) and below the matrix's per-stage cap, so
@@ -63,6 +66,7 @@ STANDARD_FOLDERS = ("C:\\Windows\\System32\\drivers\\etc", "C:\\Windows\\Temp",
                     "C:\\Users\\labadmin", "C:\\Users\\labadmin\\Documents", "C:\\Program Files")
 # mstsc's saved settings (UTF-16 on Windows); the lab reads its RD Gateway lines from it.
 DEFAULT_RDP = "C:\\Users\\labadmin\\Documents\\Default.rdp"
+CLIENT_PROGRAM = "C:\\Windows\\System32\\mstsc.exe"  # the program that makes the connection
 
 
 class WindowsNode:
@@ -73,7 +77,7 @@ class WindowsNode:
                  users: dict[str, str] | None = None, addresses: list[str] | None = None,
                  installed_updates: list[str] | None = None, seed: int | None = None) -> None:
         if role not in DEFAULT_PROFILE:
-            raise ValueError(f"role must be client, host or gateway, not {role!r}")
+            raise ValueError(f"role must be client, host, gateway or dc, not {role!r}")
         self.name, self.role = name, role
         self.computer_name = name.upper()
         self.domain, self.dns_domain = domain, dns_domain
@@ -112,6 +116,8 @@ class WindowsNode:
                 program=rule.get("program")))
         self.network.add_nic("Ethernet", 1500, list(addresses or []), route=True)
         self.incomplete_connections = 0
+        self.sessions = SessionTable(self.journal)  # the host's user sessions (qwinsta)
+        self.client_program: str | None = None  # the RDP client the user runs (None: the lab's)
         self.modules: set[str] = set()  # PowerShell modules installed (PSWindowsUpdate)
         self.boot_count = 0
         self._listener: dict[str, int] = {}
@@ -129,6 +135,14 @@ class WindowsNode:
         self.eventlog.entries.clear()
         self.journal.entries.clear()
         self.journal.record("node", self.name, None, f"installed {self.profile.id} as {role}")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> WindowsNode:
+        """A private copy of the machine's state (lab snapshots); its lock is a new one."""
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            setattr(clone, key, threading.RLock() if key == "lock" else copy.deepcopy(value, memo))
+        return clone
 
     # -- clock ----------------------------------------------------------------------------------
 
@@ -253,8 +267,12 @@ class WindowsNode:
                 deny_error_info=ERRINFO_SERVER_DENIED_CONNECTION
                 if self.connection_limit_reached() else None,
                 os_build=f"{self.profile.product} ({self.profile.build})",
+                neg_rsp_flags=neg_rsp_flags_for_build(self.profile.build),
                 max_outstanding_connections=int(self._listener.get(
                     "max_outstanding", self.profile.max_outstanding_connections)),
+                # reconnected to the user's hung session: logon works, nothing is ever drawn
+                **({"update_burst_bytes": 0}
+                   if self.sessions.hung_session_of(list(self.users)) else {}),
             )
 
     def is_listening(self) -> bool:
@@ -371,10 +389,28 @@ class WindowsNode:
                 connect_timeout=GATEWAY_CONNECT_TIMEOUT,
             )
 
-    def outbound_verdict(self, address: str, port: int) -> str:
-        """allow or block for an outbound TCP connect from this node (its firewall)."""
+    def outbound_verdict(self, address: str, port: int, program: str | None = None) -> str:
+        """allow or block for an outbound TCP connect from this node (its firewall), made by
+        `program` (None: a service)."""
         with self.lock:
-            return self.firewall.outbound_verdict(address, port)
+            return self.firewall.outbound_verdict(address, port, program=program)
+
+    def client_socket_error(self, address: str, port: int) -> OSError | None:
+        """What the RDP client's connect() fails with on this machine before any packet leaves:
+        WSAEINVAL with a corrupt Winsock catalog, WSAEACCES when the firewall blocks mstsc.exe
+        outbound (rdp-facts §11); None when the connect may go ahead."""
+        import errno
+
+        with self.lock:
+            if self.network.winsock_catalog != "ok":
+                return OSError(errno.EINVAL, "WSAEINVAL (10022): An invalid argument was "
+                               "supplied (the Winsock catalog is corrupt)")
+            if self.firewall.outbound_verdict(address, port, program=CLIENT_PROGRAM) == "block":
+                return PermissionError(errno.EACCES, "WSAEACCES (10013): An attempt was made "
+                                       "to access a socket in a way forbidden by its access "
+                                       f"permissions (outbound filter on {self.name}, "
+                                       f"{CLIENT_PROGRAM} to {address}:{port})")
+        return None
 
     # -- client side ----------------------------------------------------------------------------
 
@@ -460,6 +496,7 @@ class WindowsNode:
             self.network.reboot()
             self.reload_schannel()
             self.machinekeys.ensure_folder()
+            self.sessions.clear("ended by the reboot")
             self.boot_count += 1
             self.journal.record("node", "boot", self.boot_count - 1, self.boot_count)
             self.eventlog.write(6005, "The Event log service was started.", level="Information")
@@ -530,4 +567,5 @@ class WindowsNode:
                 "network": self.network.snapshot(), "events": self.eventlog.snapshot(),
                 "gateway": self.gateway.snapshot() if self.gateway else None,
                 "rd_gateway": self.rd_gateway(),
+                "sessions": self.sessions.snapshot(), "client_program": self.client_program,
             }

@@ -9,14 +9,12 @@ from typing import Any
 
 import yaml
 
+from ..errors import ProfileError
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "os"
 TLS_ORDER = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 SCHANNEL_NAMES = {"TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1", "TLSv1.2": "TLS 1.2",
                   "TLSv1.3": "TLS 1.3"}
-
-
-class ProfileError(ValueError):
-    """An OS profile file that is missing or malformed."""
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def test_single_quoted_strings_are_literal(shared: WindowsNode, text: str) -> No
 @pytest.mark.parametrize(("script", "command", "line"), [
     ("Write-Output ok\nGet-NetTCPConnection -State Listen", "Get-NetTCPConnection", 2),
     ("Restart-Service TermService -Force -Include Term*", "Restart-Service -Include", 1),
-    ("quser", "quser", 1),
+    ("tscon 2 /dest:console", "tscon", 1),
     ("\n\nif ($true) { Restart-Service TermService }", "if", 3),
     ("Get-Service | Where-Object { $_.Status -eq 'Running' }", "{ }", 1),
     ("$x = 1 + 2", "+", 1),

@@ -1,0 +1,2 @@
+rasdial "Lab VPN" /disconnect
+rasdial "Lab VPN"

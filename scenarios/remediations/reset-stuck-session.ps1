@@ -1,0 +1,2 @@
+qwinsta
+rwinsta 2

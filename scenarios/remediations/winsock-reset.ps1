@@ -1,0 +1,2 @@
+netsh winsock reset
+Restart-Computer -Force

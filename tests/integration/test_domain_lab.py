@@ -1,0 +1,165 @@
+"""The domain lab: a real MIT KDC made from the lab model, Kerberos in SPNEGO through the probe
+and the emulated host, the client's clock judged by the KDC, Negotiate's NTLM fallback, and
+cleanup of the KDC's process and folder (also after a kill -9)."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.lab.definition import load_lab
+from harness.lab.factory import LabHandle
+from harness.lab.kdc import Kdc, missing_tools
+from harness.matrix.cell import CellOptions, run_cell
+from harness.net.cleanup import down_all
+from harness.net.state import STATE_ENV, process_alive
+from harness.probe.profiles import load_profile
+from harness.rdp import kerberos
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _need_kerberos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"MIT Kerberos tools missing: {missing} (krb5-kdc krb5-admin-server krb5-user)")
+    if not kerberos.available():
+        pytest.skip("python-gssapi missing (pip install rdplab[kerberos])")
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator:
+    with LabHandle(load_lab("domain"), "loopback") as running:
+        yield running
+
+
+def _credssp(result) -> dict:
+    return next(s.detail for s in result.stages if s.stage == "credssp")
+
+
+def test_kdc_is_made_from_the_model(lab) -> None:
+    kdc = lab.kdc
+    assert kdc is not None and kdc.realm == "LAB.TEST"
+    assert kdc.keytab(lab.host.fqdn).stat().st_size > 0
+    listed = subprocess.run(["klist", "-k", str(kdc.keytab(lab.host.fqdn))], text=True,
+                            capture_output=True, timeout=10).stdout
+    assert "TERMSRV/rdhost.lab.test@LAB.TEST" in listed
+    state = kdc.state
+    assert state is not None
+    kinds = {r["kind"] for r in state.resources}
+    assert kinds == {"tempdir", "pid"}
+
+
+def test_mstsc_uses_kerberos_and_freerdp_raw_ntlm(lab) -> None:
+    mstsc = lab.probe(load_profile("mstsc-win11"))
+    assert mstsc.failure is None, mstsc.failure
+    detail = _credssp(mstsc)
+    assert detail["mechanism"] == "kerberos" and detail["spnego"] is True
+    freerdp = lab.probe(load_profile("freerdp2"))
+    assert freerdp.failure is None, freerdp.failure
+    assert _credssp(freerdp)["mechanism"] == "ntlm" and _credssp(freerdp)["spnego"] is False
+
+
+def test_clock_skew_is_judged_by_the_kdc(lab) -> None:
+    profile = load_profile("mstsc-win11").with_overrides(cert_policy="ignore")
+    lab.client.network.set_clock_offset(-200)  # inside the realm's 300 s clockskew
+    assert lab.probe(profile).failure is None
+    lab.client.network.set_clock_offset(-400)
+    result = lab.probe(profile)
+    assert result.failure is not None
+    assert (result.failure.stage, result.failure.event) == ("credssp", "time_skew")
+    assert "KRB_AP_ERR_SKEW" in result.failure.reason
+    assert result.codes["mstsc-win11"]["message"].endswith("(Code: 0x80090324)")
+    log = (lab.kdc.dir / "kdc.log").read_text()
+    assert "Clock skew too great" in log  # the KDC itself refused
+
+
+def test_negotiate_falls_back_to_ntlm_by_address(lab) -> None:
+    """No SPN names an IP address: Windows' Negotiate offers NTLM alone."""
+    from harness.lab.base import ADDRESSES
+
+    target, options = lab.probe_setup(load_profile("mstsc-win11"))
+    target.host = ADDRESSES["host"]
+    options = options.__class__(**{**options.__dict__, "cert_policy": "ignore"})
+    from harness.probe.runner import run_probe
+
+    result = run_probe(target, options)
+    assert result.failure is None, result.failure
+    detail = _credssp(result)
+    assert detail["mechanism"] == "ntlm" and detail["spnego"] is True
+    assert "IP address" in detail["kerberos_fallback"]
+
+
+def test_wrong_password_is_refused_by_the_kdc(lab) -> None:
+    target, options = lab.probe_setup(load_profile("mstsc-win11"))
+    target.password = "not-the-password"
+    from harness.probe.runner import run_probe
+
+    result = run_probe(target, options)
+    assert result.failure is not None
+    assert (result.failure.stage, result.failure.event) == ("credssp", "logon_failure")
+
+
+def test_clock_skew_cell_on_the_domain_lab() -> None:
+    """The matrix cell: reproduced through the KDC, fixed by resync-clock."""
+    opts = CellOptions(lab="domain", backend="loopback")
+    fixed = run_cell(opts, "clock-skew", "resync-clock")
+    assert fixed.symptoms["mstsc-win11"] == "credssp/time_skew"
+    assert fixed.codes["mstsc-win11"]["message"].endswith("0x80090324)")
+    assert fixed.outcome == "fixed", fixed.reason
+    not_fixed = run_cell(opts, "clock-skew", "disable-nla")
+    assert not_fixed.outcome == "not-fixed"
+
+
+CHILD = """
+import sys, time
+from harness.lab.kdc import Kdc
+kdc = Kdc("LAB.TEST", {"alice": "Secret1!"}, ["rdhost.lab.test"]).start()
+print(kdc.process.pid, kdc.dir, flush=True)
+time.sleep(600)
+"""
+
+
+def test_down_all_after_kill_9(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "the child did not start its KDC"
+        pid_text, _, folder = proc.stdout.readline().strip().partition(" ")
+        kdc_pid = int(pid_text)
+        assert Path(folder).is_dir() and process_alive(kdc_pid, None)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while process_alive(kdc_pid, None) and time.monotonic() < deadline:
+            time.sleep(0.05)  # PR_SET_PDEATHSIG: the KDC dies with its parent
+        assert not process_alive(kdc_pid, None)
+        assert Path(folder).is_dir()  # nobody cleaned up yet
+        removed = down_all()
+        assert not Path(folder).exists() and any(folder in r for r in removed)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_kdc_stop_removes_everything(tmp_path: Path) -> None:
+    kdc = Kdc("EXAMPLE.TEST", {"bob": "Pa55word!"}, ["h.example.test"], parent=tmp_path)
+    with kdc:
+        folder, pid = kdc.dir, kdc.process.pid if kdc.process else 0
+        state_file = kdc.state.path if kdc.state else None
+        assert folder is not None and folder.is_dir() and state_file and state_file.exists()
+    assert not folder.exists() and not process_alive(pid, None)
+    assert state_file is not None and not state_file.exists()

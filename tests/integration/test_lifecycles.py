@@ -1,0 +1,12 @@
+"""The snapshot lifecycle gives what fresh labs give, cell by cell, on the full default matrix
+(loopback; tests/system/test_lifecycles_netns.py does the same on netns)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.lifecycles import compare_lifecycles
+
+
+def test_snapshot_and_fresh_lifecycles_agree_on_loopback(tmp_path: Path) -> None:
+    assert compare_lifecycles("loopback", tmp_path) >= 300

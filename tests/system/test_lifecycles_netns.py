@@ -1,0 +1,20 @@
+"""The snapshot lifecycle gives what fresh labs give, cell by cell, on the full default matrix
+on the netns backend: the restored model, and the kernel state derived from it (listener,
+firewall, MTU, hosts file, path faults), behave as a fresh lab's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.net import netns_available
+from tests.lifecycles import compare_lifecycles
+
+OK, WHY = netns_available()
+pytestmark = [pytest.mark.netns,
+              pytest.mark.skipif(not OK, reason=f"network namespaces unavailable: {WHY}")]
+
+
+def test_snapshot_and_fresh_lifecycles_agree_on_netns(tmp_path: Path) -> None:
+    assert compare_lifecycles("netns", tmp_path) >= 300
