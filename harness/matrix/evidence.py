@@ -81,8 +81,21 @@ def cell_evidence(journal: dict[str, Any]) -> dict[str, Any]:
         "remediate": {"output": _script_output(stages.get("remediate", {}).get("script")),
                       "error": stages.get("remediate", {}).get("script_error"),
                       "changes": fix_changes, "events": fix_events},
-        "pcaps": journal.get("pcaps", []),
+        "pcaps": _captures(journal),
     }
+
+
+def _captures(journal: dict[str, Any]) -> list[dict[str, Any]]:
+    """The capture of every probe connection of the cell, labelled by stage and client."""
+    out = []
+    for stage in journal.get("stages", []):
+        probes = [stage.get("probe"), *stage.get("profiles", {}).values()]
+        for probe in probes:
+            if probe and probe.get("capture"):
+                capture = probe["capture"]
+                out.append({"pcap": capture["pcap"], "keylog": capture.get("keylog"),
+                            "label": f"{stage['stage']}, {probe.get('profile', '?')}"})
+    return out
 
 
 def load_evidence(cell: dict[str, Any]) -> dict[str, Any] | None:
