@@ -149,6 +149,9 @@ def to_text(value: Any) -> str:
         return " ".join(to_text(v) for v in value)
     if isinstance(value, bytes):
         return " ".join(str(b) for b in value)
+    if isinstance(value, dict):  # Select-Object's output: Format-List, as the console shows it
+        width = max((len(str(k)) for k in value), default=0)
+        return "\n".join(f"{k!s:<{width}} : {to_text(v)}" for k, v in value.items())
     return str(value)
 
 

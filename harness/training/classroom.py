@@ -33,6 +33,7 @@ from .lifecycle import remove, spawn, supervisor_alive, wait_ready
 from .statusview import commands_since_break
 
 MAX_STUDENTS = 200
+BREAK_JOBS = 4
 CLASS_FILE = "class.json"
 
 
@@ -105,13 +106,9 @@ def create(class_dir: Path, *, students: int, seed: int, faults: list[str] | Non
                 started.append((labdir, spawn(labdir, record, password)))
         for labdir, proc in started:
             wait_ready(labdir, proc)
-        for (labdir, _), seat in zip(started, seats, strict=True):
-            with labdir.locked():
-                control.call(labdir.socket_path, "break", fault=seat["fault"], hidden=True)
-            record = labdir.read()
-            story = _story(seat["fault"], record["fault"].get("client_shows"))
-            (labdir.path / "handout.md").write_text(render(labdir, record, story,
-                                                           seat["student"]))
+        pairs = [(labdir, seat) for (labdir, _), seat in zip(started, seats, strict=True)]
+        with ThreadPoolExecutor(max_workers=BREAK_JOBS) as pool:  # breaks mostly wait
+            list(pool.map(lambda pair: _break_and_hand_out(*pair), pairs))
     except BaseException:
         for labdir, _ in started:
             with contextlib.suppress(Exception):
@@ -120,6 +117,14 @@ def create(class_dir: Path, *, students: int, seed: int, faults: list[str] | Non
         (class_dir / CLASS_FILE).unlink(missing_ok=True)
         raise
     return meta
+
+
+def _break_and_hand_out(labdir: LabDir, seat: dict[str, Any]) -> None:
+    with labdir.locked():
+        control.call(labdir.socket_path, "break", fault=seat["fault"], hidden=True)
+    record = labdir.read()
+    story = _story(seat["fault"], record["fault"].get("client_shows"))
+    (labdir.path / "handout.md").write_text(render(labdir, record, story, seat["student"]))
 
 
 def _story(fault_id: str, client_shows: str | None) -> str:

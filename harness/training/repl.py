@@ -1,6 +1,6 @@
 """The interactive prompt of `rdplab shell`: readline history and tab completion of cmdlets;
-each line goes to a runner (the lab's model through its supervisor, or a WinRM session on a
-real Windows VM) and its output is printed."""
+each line goes to a runner (the lab's model through its supervisor, or WinRM on a Vagrant VM)
+and its output is printed."""
 
 from __future__ import annotations
 
@@ -33,18 +33,21 @@ class SupervisorRunner:
         return LineResult(list(reply["output"]), reply.get("error"))
 
 
-class WinRMRunner:
-    """Lines run for real in a WinRM session (pywinrm's Session.run_ps) on a Vagrant VM."""
+class WinRMLineRunner:
+    """Lines run for real on a Vagrant VM, each through the lab's WinRM runner
+    (harness/lab/winrm_runner.py: pywinrm, deadlines, CLIXML errors decoded)."""
 
-    def __init__(self, session: Any) -> None:
-        self.session = session
+    def __init__(self, runner: Any, timeout: float = 120.0) -> None:
+        self.runner, self.timeout = runner, timeout
 
     def run_line(self, line: str) -> LineResult:
-        result = self.session.run_ps(line)
-        out = result.std_out.decode("utf-8", "replace").splitlines()
-        err = result.std_err.decode("utf-8", "replace").strip()
-        return LineResult(out, err or (f"exit status {result.status_code}"
-                                       if result.status_code else None))
+        result = self.runner.run_ps(line, self.timeout, what="shell")
+        error = result.error or (result.stderr.strip() or None)
+        if error is None and result.timed_out:
+            error = f"no answer within {self.timeout:g} s"
+        if error is None and result.exit_code:
+            error = f"exit status {result.exit_code}"
+        return LineResult(result.stdout.splitlines(), error)
 
 
 def completer(words: Sequence[str]) -> Callable[[str, int], str | None]:
