@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from .. import safe_yaml
 from ..errors import HostConfigError
 from .credentials import file_credential
 from .policy import HostPolicy
@@ -72,15 +73,19 @@ def _line_of(text: str, key: str) -> int:
 def load_host_config(path: Path) -> dict[str, Any]:
     """The checked mapping from a host config file (paths resolved against the file's folder)."""
     try:
-        text = path.read_text()
+        text = safe_yaml.read_text(path)
     except OSError as exc:
         raise HostConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        data = yaml.safe_load(text) or {}
+    except UnicodeDecodeError as exc:
+        raise HostConfigError(f"{path}:{exc.line}: not UTF-8 text") from None  # type: ignore[attr-defined]
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise HostConfigError(f"{path}{line}: not valid YAML: {exc}") from exc
+        raise HostConfigError(f"{path}:1: not valid YAML: {safe_yaml.describe(exc)}") from None
+    try:
+        data = safe_yaml.load(text) or {}
+    except yaml.YAMLError as exc:
+        line = safe_yaml.error_line(exc) or 1
+        raise HostConfigError(f"{path}:{line}: not valid YAML: {safe_yaml.describe(exc)}") \
+            from None
     if not isinstance(data, dict):
         raise HostConfigError(f"{path}:1: a host config is a mapping of settings")
     for key, value in data.items():

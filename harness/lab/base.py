@@ -250,13 +250,14 @@ class Lab(LabBackend):
 
     # -- the domain controller ------------------------------------------------------------------
 
-    def start_domain(self, *, address: str = "127.0.0.1", prefix: Sequence[str] = (),
-                     state: LabState | None = None) -> None:
-        """Run the DC's KDC (labs with a `dc` node): realm, users and the host's TERMSRV key."""
+    def start_domain(self, *, address: str = "127.0.0.1", port: int | None = None,
+                     prefix: Sequence[str] = (), state: LabState | None = None) -> None:
+        """Run the DC's KDC (labs with a `dc` node): realm, users and the host's TERMSRV key.
+        `prefix` runs it elsewhere (`ip netns exec <dc namespace>`)."""
         if not self.spec.has_domain_controller or self.kdc is not None:
             return
         kdc = Kdc(self.spec.realm, self.spec.users, [self.host.fqdn], address=address,
-                  parent=self.workdir, prefix=prefix, state=state)
+                  port=port, parent=self.workdir, prefix=prefix, state=state)
         self.kdc = kdc
         kdc.start()
 
@@ -271,7 +272,11 @@ class Lab(LabBackend):
             return None
         settings = self.client.client_settings()
         return KerberosClient(self.spec.realm, self.kdc.krb5_conf, self.workdir / "client-krb5",
-                              settings.clock_offset)
+                              settings.clock_offset, tuple(self.client_exec_prefix()))
+
+    def client_exec_prefix(self) -> list[str]:
+        """How to run a program on the client machine (netns: in its namespace); default none."""
+        return []
 
     def host_event(self, event: ev.HostLog) -> None:
         if event.event_id is not None:

@@ -192,7 +192,7 @@ class Kdc:
 
     def _run(self, cmd: list[str], env: dict[str, str], stdin: str | None = None) -> None:
         try:
-            done = subprocess.run([*self._prefix, *cmd], env=env, input=stdin, text=True,
+            done = subprocess.run(cmd, env=env, input=stdin, text=True,
                                   capture_output=True, timeout=30, preexec_fn=_die_with_parent)
         except subprocess.TimeoutExpired as exc:
             raise KdcError(f"{cmd[0]} did not finish in 30 s") from exc

@@ -114,7 +114,8 @@ class NetnsLab(Lab):
         with self._lock:
             if self._net is not None:
                 raise RuntimeError("the netns lab is already started")
-            topology = Topology.standard(gateway=self.spec.has_gateway, mtu=LINK_MTU)
+            topology = Topology.standard(gateway=self.spec.has_gateway, mtu=LINK_MTU,
+                                         dc=self.spec.has_domain_controller)
             for role in topology.endpoints():
                 if role in ADDRESSES and topology.address(role) != ADDRESSES[role]:
                     raise RuntimeError(f"topology puts {role} at {topology.address(role)}, "
@@ -128,6 +129,9 @@ class NetnsLab(Lab):
             self._mtu = {role: LINK_MTU for role in topology.endpoints()}
             self._firewall = {role: {} for role in topology.endpoints()}
             try:
+                # The DC's KDC in its own namespace, on Kerberos' port, recorded in the lab's state.
+                self.start_domain(address=ADDRESSES["dc"], port=88,
+                                  prefix=ns_exec_argv(net.ns("dc"), []), state=net.state)
                 self.sync()
             except BaseException:
                 self.close()
@@ -145,6 +149,7 @@ class NetnsLab(Lab):
                     self._teardown()
 
     def _teardown(self) -> None:
+        self.stop_domain()
         net, self._net = self._net, None
         self._listen_port = None
         self._firewall = {}
@@ -303,6 +308,9 @@ class NetnsLab(Lab):
             sock.close()
             raise
         return sock
+
+    def client_exec_prefix(self) -> list[str]:
+        return self.exec_prefix("client")
 
     def exec_prefix(self, role: str = "client") -> list[str]:
         """`ip netns exec <ns>`: prefix an argv with it to run a real program on that node (it

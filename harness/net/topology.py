@@ -56,9 +56,10 @@ class Topology:
         object.__setattr__(self, "ifaces", tuple(_plan(self)))
 
     @classmethod
-    def standard(cls, *, gateway: bool = False, mtu: int = DEFAULT_MTU) -> Topology:
+    def standard(cls, *, gateway: bool = False, mtu: int = DEFAULT_MTU,
+                 dc: bool = False) -> Topology:
         """client — router — host (10.213.1.0/24, 10.213.2.0/24), plus router — gateway
-        (10.213.3.0/24) when gateway is set."""
+        (10.213.3.0/24) when gateway is set, router — dc (10.213.4.0/24) when dc is."""
         nodes = ["client", "router", "host"]
         links = [
             Link("client", "router", mtu, "10.213.1.0/24"),
@@ -67,6 +68,9 @@ class Topology:
         if gateway:
             nodes.append("gateway")
             links.append(Link("router", "gateway", mtu, "10.213.3.0/24"))
+        if dc:
+            nodes.append("dc")
+            links.append(Link("router", "dc", mtu, "10.213.4.0/24"))
         return cls(tuple(nodes), tuple(links))
 
     @classmethod

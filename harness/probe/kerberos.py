@@ -52,6 +52,7 @@ class KerberosClient:
     krb5_conf: Path
     cache_dir: Path
     clock_offset: float = 0.0
+    prefix: tuple[str, ...] = ()  # runs a program on the client machine (its netns)
 
     def mechanism(self, user: str, password: str, target: str) -> Callable[[], KerberosInitiator]:
         """A factory for the SPNEGO initiator: logs on and gets the TERMSRV ticket when called."""
@@ -85,6 +86,7 @@ class KerberosClient:
             if shutil.which("faketime") is None:
                 raise KerberosFailure("the client's clock needs faketime (Debian package faketime)")
             argv = ["faketime", "-f", f"{self.clock_offset:+.0f}s", *argv]
+        argv = [*self.prefix, *argv]
         try:
             done = subprocess.run(argv, env=env, input=stdin, text=True, capture_output=True,
                                   timeout=TOOL_TIMEOUT)

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from .. import safe_yaml
 from ..errors import ProfileError
 from ..rdp.x224 import Protocol
 
@@ -147,9 +148,13 @@ def _raw(name_or_path: str) -> tuple[Path, dict[str, Any]]:
         known = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.yaml")))
         raise ProfileError(f"no client profile {name_or_path!r} (known: {known})")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_yaml.load(safe_yaml.read_text(path))
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{path}:{exc.line}: not UTF-8 text") from None  # type: ignore[attr-defined]
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: not valid YAML: {exc}") from exc
+        line = safe_yaml.error_line(exc) or 1
+        raise ProfileError(f"{path}:{line}: not valid YAML: {safe_yaml.describe(exc)}") \
+            from None
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: a profile is a mapping")
     parent = data.get("inherits")

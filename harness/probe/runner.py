@@ -301,6 +301,7 @@ def _drive(run: _Run, stream: Stream, requested: int | None = None) -> None:
                     run.fail(conn.stage, "closed", f"send failed: {exc}")
                 return
         if _drain(run, conn):
+            _disconnect(run, conn, stream)
             return
         if conn.activated and refresh_sent_at is None:
             conn.request_refresh()
@@ -310,6 +311,7 @@ def _drive(run: _Run, stream: Stream, requested: int | None = None) -> None:
         remaining = run.deadline(stage) - time.monotonic()
         if remaining <= 0:
             _on_timeout(run, conn, stage)
+            _disconnect(run, conn, stream)
             return
         stream.settimeout(remaining)
         try:
@@ -326,6 +328,18 @@ def _drive(run: _Run, stream: Stream, requested: int | None = None) -> None:
         if not data:
             _drain(run, conn)
             return
+
+
+def _disconnect(run: _Run, conn: ClientConnection, stream: Stream) -> None:
+    """After a usable session: Disconnect Provider Ultimatum and TLS close_notify, as mstsc
+    and xfreerdp end a session; best effort (the verdict is already made)."""
+    if run.result.failure is not None or not conn.activated:
+        return
+    conn.disconnect()
+    out = conn.data_to_send()
+    if out:
+        with contextlib.suppress(OSError):
+            stream.sendall(out)
 
 
 def _on_timeout(run: _Run, conn: ClientConnection, stage: str) -> None:

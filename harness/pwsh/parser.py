@@ -46,6 +46,14 @@ _NUMBER = re.compile(r"-?(?:0x[0-9a-fA-F]+|\d+)(?:[kmgtp]b)?", re.IGNORECASE)
 _PARAM = re.compile(r"[-\u2013\u2014\u2015]([A-Za-z_?][A-Za-z0-9_?]*)(:?)")
 _REDIRECT = re.compile(r"(?:[1-6*]?>>?)(?:&[12])?")
 _MULTIPLIERS = {"kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40, "pb": 1 << 50}
+_ASSIGN = re.compile(_VAR.pattern + r"[ \t]*(\+|-|\*|/)?=(?!=)", re.IGNORECASE)
+_PROP_ASSIGN = re.compile(_VAR.pattern + r"(\.[A-Za-z_]\w*|\[[^\]]*\])+[ \t]*=(?!=)",
+                          re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z]+")
+_PROP = re.compile(r"\.([A-Za-z_]\w*)")
+_WORD_CHAR = re.compile(r"[\w.]")
+MAX_DEPTH = 100  # nested ( ), $( ), @( ): PowerShell scripts from articles nest two or three
+MAX_SCRIPT = 1 << 20  # characters in one script
 
 
 def number(text: str) -> int | None:
@@ -54,7 +62,11 @@ def number(text: str) -> int | None:
         return None
     scale = _MULTIPLIERS.get(text[-2:].lower(), 1)
     body = text[:-2] if scale != 1 else text
-    return int(body, 0) * scale
+    negative = body.startswith("-")
+    digits = body.lstrip("-")
+    # PowerShell reads 09 and 010 as decimal (leading zeros are not octal)
+    value = int(digits[2:], 16) if digits[:2].lower() == "0x" else int(digits, 10)
+    return (-value if negative else value) * scale
 
 
 class Parser:
@@ -62,6 +74,9 @@ class Parser:
         self.src = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
         self.file = file
         self.pos = 0
+        self.depth = 0
+        if len(self.src) > MAX_SCRIPT:
+            raise ScriptError(file, 1, f"the script is longer than {MAX_SCRIPT} characters")
         self._starts = [0] + [i + 1 for i, c in enumerate(self.src) if c == "\n"]
 
     # -- scanning helpers -----------------------------------------------------------------------
@@ -74,8 +89,18 @@ class Parser:
         i = self.pos + k
         return self.src[i] if i < len(self.src) else ""
 
-    def rest(self) -> str:
-        return self.src[self.pos:]
+    def rest(self, n: int = 40) -> str:
+        """The next `n` characters (for messages and short look-aheads; never the whole rest)."""
+        return self.src[self.pos:self.pos + n]
+
+    def at(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
+        """`pattern` matched at the current position (absolute offsets; linear time)."""
+        return pattern.match(self.src, self.pos)
+
+    def token_ahead(self, n: int = 12) -> str:
+        """The next whitespace-delimited token, for messages; '?' when there is none."""
+        words = self.rest(n).split()
+        return words[0] if words else "?"
 
     def not_emulated(self, what: str, detail: str = "") -> NotEmulated:
         return NotEmulated(self.file, self.line, what, detail)
@@ -104,7 +129,7 @@ class Parser:
                 return
 
     def word_ahead(self) -> str:
-        m = re.match(r"[A-Za-z]+", self.rest())
+        m = self.at(_WORD)
         return m.group(0) if m else ""
 
     # -- script and statements ------------------------------------------------------------------
@@ -146,11 +171,11 @@ class Parser:
             if c == "[":
                 self.skip_attribute()
                 continue
-            m = _VAR.match(self.rest())
+            m = self.at(_VAR)
             if not m:
                 raise self.error("Missing ')' in the param block, or a parameter is not a "
                                  "$variable.")
-            self.pos += m.end()
+            self.pos = m.end()
             self.skip_space(newlines=True)
             default = None
             if self.peek() == "=":
@@ -179,7 +204,7 @@ class Parser:
             if c and c not in "\n;" and c != end:
                 if c == "|" and self.peek(1) == "|":
                     raise self.not_emulated("||", "pipeline chain operators")
-                raise self.error(f"Unexpected token '{self.rest()[:20].splitlines()[0]}' in "
+                raise self.error(f"Unexpected token '{self.token_ahead(20)}' in "
                                  "expression or statement.")
 
     def parse_statement(self) -> Any:
@@ -195,17 +220,16 @@ class Parser:
             code = None if (not self.peek() or self.peek() in ENDS) else self.parse_primary()
             return Exit(code, line, self.src[start:self.pos].strip())
         if self.peek() == "$":
-            m = re.match(_VAR.pattern + r"[ \t]*(\+|-|\*|/)?=(?!=)", self.rest(), re.IGNORECASE)
+            m = self.at(_ASSIGN)
             if m and m.group(3):
                 raise self.not_emulated(f"{m.group(3)}=", "compound assignment")
             if m:
-                self.pos += m.end()
+                self.pos = m.end()
                 self.skip_space()
                 value = self.parse_pipeline()
                 return Assignment(m.group(1) or m.group(2), value, line,
                                   self.src[start:self.pos].strip())
-            if re.match(_VAR.pattern + r"(\.[A-Za-z_]\w*|\[[^\]]*\])+[ \t]*=(?!=)", self.rest(),
-                        re.IGNORECASE):
+            if self.at(_PROP_ASSIGN):
                 raise self.not_emulated("property assignment")
         return self.parse_pipeline()
 
@@ -230,10 +254,10 @@ class Parser:
                 stages.append(self.parse_command())
             while True:
                 self.skip_space()
-                m = _REDIRECT.match(self.rest())
+                m = self.at(_REDIRECT)
                 if not m:
                     break
-                self.pos += m.end()
+                self.pos = m.end()
                 if m.group(0).endswith(("&1", "&2")):
                     continue
                 self.skip_space()
@@ -261,19 +285,23 @@ class Parser:
         while True:
             self.skip_space()
             c = self.peek()
-            if not c or c in ENDS or _REDIRECT.match(self.rest()):
+            if not c or c in ENDS or self.at(_REDIRECT):
                 return Command(name, args, line, call, self.src[start:self.pos].strip())
             if c == "&" and self.peek(1) == "&":
                 raise self.not_emulated("&&", "pipeline chain operators")
+            before = self.pos
             args.append(self.parse_argument())
+            if self.pos == before:  # nothing consumed: a character no rule accepts
+                raise self.error(f"Unexpected token '{self.token_ahead()}' in a command.")
 
     def parse_argument(self) -> Any:
         line = self.line
-        if self.rest()[:1] in DASHES and self.rest()[1:2] in DASHES and self.peek(2) == "%":
+        if self.peek() and self.peek() in DASHES and self.peek(1) and self.peek(1) in DASHES \
+                and self.peek(2) == "%":
             raise self.not_emulated("--%", "stop-parsing token")
-        m = _PARAM.match(self.rest())
+        m = self.at(_PARAM)
         if m:
-            end = self.pos + m.end()
+            end = m.end()
             follow = self.src[end] if end < len(self.src) else ""
             if m.group(2) or not follow or follow in WS or follow in ENDS or follow == ",":
                 self.pos = end
@@ -301,8 +329,8 @@ class Parser:
             items.append(self.parse_primary())
             self.skip_space()
         c = self.peek()
-        if c and c not in ENDS and not _REDIRECT.match(self.rest()):
-            raise self.not_emulated(self.rest()[:12].split()[0], "operators and expressions")
+        if c and c not in ENDS and not self.at(_REDIRECT):
+            raise self.not_emulated(self.token_ahead(), "operators and expressions")
         return items[0] if len(items) == 1 else ArrayExpr(items)
 
     def parse_primary(self) -> Any:
@@ -324,37 +352,42 @@ class Parser:
             raise self.not_emulated("[type]", "type literals and casts")
         if c == "{":
             raise self.not_emulated("{ }", "script blocks")
-        m = _NUMBER.match(self.rest())
-        if m and not re.match(r"[\w.]", self.src[self.pos + m.end():self.pos + m.end() + 1]):
-            self.pos += m.end()
+        m = self.at(_NUMBER)
+        if m and not _WORD_CHAR.match(self.src[m.end():m.end() + 1]):
+            self.pos = m.end()
             return Literal(number(m.group(0)))
-        raise self.not_emulated(self.rest()[:12].split()[0] if self.rest().strip() else "?",
-                                "expression")
+        raise self.not_emulated(self.token_ahead(), "expression")
 
     def parse_props(self) -> list[str]:
         props: list[str] = []
         while self.peek() == "." and (self.peek(1).isalpha() or self.peek(1) == "_"):
-            m = re.match(r"\.([A-Za-z_]\w*)", self.rest())
+            m = self.at(_PROP)
             assert m
-            self.pos += m.end()
+            self.pos = m.end()
             if self.peek() == "(":
                 raise self.not_emulated(f".{m.group(1)}()", "method calls")
             props.append(m.group(1))
-        if self.peek() == "[" or self.rest().startswith("::"):
-            raise self.not_emulated(self.rest()[:2], "indexing and static members")
+        if self.peek() == "[" or self.rest(2) == "::":
+            raise self.not_emulated(self.rest(2), "indexing and static members")
         return props
 
     def parse_variable(self, props: bool) -> VarRef | None:
-        m = _VAR.match(self.rest())
+        m = self.at(_VAR)
         if not m:
             return None
-        self.pos += m.end()
+        self.pos = m.end()
         return VarRef(m.group(1) or m.group(2), self.parse_props() if props else [])
 
     def parse_subexpr(self) -> SubExpr:
         array = self.peek() == "@"
         self.pos += 2 if self.peek() in "$@" else 1
-        statements = self.parse_statements(")")
+        if self.depth >= MAX_DEPTH:
+            raise self.error(f"Parentheses nested deeper than {MAX_DEPTH} levels.")
+        self.depth += 1
+        try:
+            statements = self.parse_statements(")")
+        finally:
+            self.depth -= 1
         return SubExpr(statements, self.parse_props(), array)
 
     def parse_sq(self) -> str:
@@ -401,7 +434,7 @@ class Parser:
             elif c == "$" and self.peek(1) == "(":
                 flush()
                 parts.append(self.parse_subexpr())
-            elif c == "$" and _VAR.match(self.rest()):
+            elif c == "$" and self.at(_VAR):
                 flush()
                 var = self.parse_variable(props=False)
                 parts.append(var)
@@ -442,21 +475,23 @@ class Parser:
                 parts.append(self.parse_sq())
                 quoted = True
             elif c == "`":
-                if self.peek(1) in ("\n", ""):
+                if self.peek(1) == "":
+                    raise self.error("Missing the character after the escape character '`'.")
+                if self.peek(1) == "\n":
                     break
                 buf.append(self.peek(1))
                 self.pos += 2
             elif c == "$" and self.peek(1) == "(":
                 flush()
                 parts.append(self.parse_subexpr())
-            elif c == "$" and _VAR.match(self.rest()):
+            elif c == "$" and self.at(_VAR):
                 flush()
                 parts.append(self.parse_variable(props=not parts and not buf))
             elif c == "(":
                 raise self.error("An unquoted '(' inside an argument is evaluated as a "
                                  "subexpression by PowerShell (for example icacls "
                                  "Everyone:(R)); quote the argument.")
-            elif c == ">" and _REDIRECT.match(self.rest()):
+            elif c == ">" and self.at(_REDIRECT):
                 break
             else:
                 buf.append(c)

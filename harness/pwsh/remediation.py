@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .. import safe_yaml
 from ..errors import NotEmulated, RemediationError
 from .interpreter import run_source
 from .result import RemediationResult, ScriptResult
@@ -65,7 +66,13 @@ def load_remediation(path: Path) -> Remediation:
     name = str(sidecar)
     if not sidecar.exists():
         raise RemediationError(name, None, "sidecar file is missing")
-    data = yaml.safe_load(sidecar.read_text()) or {}
+    try:
+        data = safe_yaml.load(safe_yaml.read_text(sidecar)) or {}
+    except UnicodeDecodeError as exc:
+        raise RemediationError(f"{name}:{exc.line}", None, "not UTF-8 text") from None  # type: ignore[attr-defined]
+    except yaml.YAMLError as exc:
+        raise RemediationError(f"{name}:{safe_yaml.error_line(exc) or 1}", None,
+                               f"not valid YAML: {safe_yaml.describe(exc)}") from None
     if not isinstance(data, dict):
         raise RemediationError(name, None, "a sidecar is a mapping")
     for key in REQUIRED:

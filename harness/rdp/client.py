@@ -109,6 +109,19 @@ class ClientConnection(Endpoint[ClientPhase]):
         cr = ConnectionRequest(self.config.requested_protocols, self.config.cookie)
         self._send_raw(cr.encode())
 
+    def disconnect(self) -> None:
+        """End the session as real clients do: MCS Disconnect Provider Ultimatum
+        (rn-user-requested) once attached, then TLS close_notify; nothing is read after."""
+        if self.closed:
+            return
+        if self._session is not None:
+            self._session.disconnect()
+            self._flush_session()
+        if self._tls is not None and self._tls.handshake_done:
+            self._tls.close()
+            self._flush_tls()
+        self._end("client disconnected")
+
     def request_refresh(self) -> None:
         """Ask the server to repaint the whole screen (Refresh Rect PDU)."""
         if self._session is not None and self.activated:

@@ -45,6 +45,7 @@ class ServerPhase(enum.Enum):
     X224 = "x224"  # waiting for the Connection Request (or a TLS ClientHello: direct approach)
     TLS = "tls"
     TLS_ABORT = "tls_abort"  # no usable credential: abort when the ClientHello arrives
+    DIRECT_X224 = "direct_x224"  # direct approach: the Connection Request inside TLS (5.4.2.2)
     CREDSSP = "credssp"
     MCS_CONNECT = "mcs_connect"  # waiting for the Connect Initial
     MCS_DOMAIN = "mcs_domain"  # Erect Domain, Attach User, Channel Joins
@@ -77,9 +78,10 @@ CLIENT_TRANSITIONS: Mapping[ClientPhase, frozenset[ClientPhase]] = {
 
 SERVER_TRANSITIONS: Mapping[ServerPhase, frozenset[ServerPhase]] = {
     S.X224: frozenset({S.TLS, S.TLS_ABORT, S.MCS_CONNECT}),  # TLS directly: 'direct approach'
-    S.TLS: frozenset({S.CREDSSP, S.MCS_CONNECT}),
+    S.TLS: frozenset({S.CREDSSP, S.MCS_CONNECT, S.DIRECT_X224}),
     S.TLS_ABORT: frozenset(),
-    S.CREDSSP: frozenset({S.MCS_CONNECT}),
+    S.DIRECT_X224: frozenset({S.MCS_CONNECT}),
+    S.CREDSSP: frozenset({S.MCS_CONNECT, S.DIRECT_X224}),
     S.MCS_CONNECT: frozenset({S.MCS_DOMAIN}),
     S.MCS_DOMAIN: frozenset({S.SECURITY_EXCHANGE, S.LICENSING}),
     S.SECURITY_EXCHANGE: frozenset({S.LICENSING}),
@@ -99,7 +101,8 @@ CLIENT_STAGES: Mapping[ClientPhase, str] = {
 }
 
 SERVER_STAGES: Mapping[ServerPhase, str] = {
-    S.X224: "negotiation", S.TLS: "tls", S.TLS_ABORT: "tls", S.CREDSSP: "credssp",
+    S.X224: "negotiation", S.TLS: "tls", S.TLS_ABORT: "tls", S.DIRECT_X224: "negotiation",
+    S.CREDSSP: "credssp",
     S.MCS_CONNECT: "mcs", S.MCS_DOMAIN: "mcs", S.SECURITY_EXCHANGE: "mcs",
     S.LICENSING: "licensing", S.CAPABILITIES: "capabilities", S.FINALISATION: "finalisation",
     S.ACTIVE: "usable", S.CLOSED: "usable",

@@ -14,6 +14,7 @@ from . import events as ev
 from .certverify import subject_public_key
 from .credssp import CredSspFailure, CredSspServer
 from .endpoint import Endpoint
+from .errors import ProtocolFailure
 from .kerberos import KerberosAcceptor
 from .ntlm import host_acceptor
 from .phases import ServerPhase, server_machine
@@ -28,6 +29,8 @@ from .tls import TlsEndpoint, server_context
 from .x224 import ConnectionConfirm, ConnectionRequest, NegFailure, Protocol, describe_protocols
 
 EARLY_AUTH_SUCCESS = b"\x00\x00\x00\x00"
+TLS_HANDSHAKE_RECORD = 0x16  # the first byte of a TLS ClientHello record
+TSREQUEST_TAG = 0x30  # a TSRequest is a DER SEQUENCE
 
 _S = ServerPhase
 
@@ -72,6 +75,7 @@ class ServerConnection(Endpoint[ServerPhase]):
         self.selected: int | None = None
         self.user: str | None = None
         self._credential_error: CredentialUnavailable | None = None
+        self._direct = False  # TLS came first (the direct approach)
         self._public_key = b""
         self._credssp: CredSspServer | None = None
         self._session: ServerSession | None = None
@@ -105,6 +109,9 @@ class ServerConnection(Endpoint[ServerPhase]):
     # -- negotiation ---------------------------------------------------------------------------
 
     def _on_raw(self, data: bytes) -> None:
+        if not self._frames.pending and data[0] == TLS_HANDSHAKE_RECORD:
+            self._start_direct(data)
+            return
         got = self._next_tpkt(data, "X.224 Connection Request")
         if got is None:
             return
@@ -137,6 +144,58 @@ class ServerConnection(Endpoint[ServerPhase]):
         self._start_tls()
         if rest:
             self._receive(rest)
+
+    # -- the direct approach (MS-RDPBCGR 5.4.2.2): TLS first, the X.224 exchange inside it -----
+
+    def _start_direct(self, data: bytes) -> None:
+        """A TLS ClientHello as the first bytes. Windows accepts it (rdp-facts §10): TLS, then
+        either CredSSP or the X.224 Connection Request, both inside TLS."""
+        if self.policy.security_layer == SECURITY_LAYER_RDP:
+            raise ProtocolFailure("negotiation", "TLS ClientHello before any X.224 Connection "
+                                  "Request, and SecurityLayer 0 allows no TLS")
+        self._direct = True
+        self._start_tls()
+        self._receive(data)
+
+    def _on_direct_plaintext(self, data: bytes) -> None:
+        """The first bytes inside TLS decide: a TSRequest starts CredSSP, TPKT is the
+        Connection Request of a TLS-only client."""
+        if self.phase is _S.TLS:
+            if data[0] == TSREQUEST_TAG:
+                self.selected = int(Protocol.HYBRID)
+                self._start_credssp()
+                self._on_plaintext(data)
+                return
+            self._move(_S.DIRECT_X224)
+        got = self._next_tpkt(data, "X.224 Connection Request inside TLS")
+        if got is None:
+            return
+        frame, rest = got
+        request = ConnectionRequest.decode(frame.data)
+        self.requested = requested = request.requested_protocols or 0
+        hybrid = Protocol.HYBRID | Protocol.HYBRID_EX
+        if self.selected is None:  # TLS only so far
+            failure = NegFailure.HYBRID_REQUIRED_BY_SERVER if self.policy.user_authentication \
+                else None if requested & Protocol.SSL else NegFailure.INCONSISTENT_FLAGS
+            selected = int(Protocol.SSL)
+        else:  # CredSSP done: the request must name it (else INCONSISTENT_FLAGS, 2.2.1.2.2)
+            failure = None if requested & hybrid else NegFailure.INCONSISTENT_FLAGS
+            selected = self.selected
+        if failure is not None:
+            self._send(ConnectionConfirm(failure=int(failure)).encode())
+            name = NegFailure(failure).name
+            self._fail("negotiation", f"failure:{name}", f"answered RDP_NEG_FAILURE {name} "
+                       "inside TLS (direct approach)")
+            return
+        self.selected = selected
+        self._send(ConnectionConfirm(selected_protocol=selected,
+                                     flags=self.policy.neg_rsp_flags).encode())
+        self._complete("negotiation", requested=describe_protocols(requested),
+                       selected=describe_protocols(selected), cookie=request.cookie,
+                       direct=True)
+        self._start_session()
+        if rest:
+            self._on_plaintext(rest)
 
     # -- TLS -----------------------------------------------------------------------------------
 
@@ -182,7 +241,10 @@ class ServerConnection(Endpoint[ServerPhase]):
             info = self._tls.info
             self._complete("tls", version=info.version if info else "?",
                            cipher=info.cipher if info else "?")
-            if self.selected is not None and self.selected & (Protocol.HYBRID | Protocol.HYBRID_EX):
+            if self._direct:
+                pass  # the first plaintext decides (_on_direct_plaintext)
+            elif self.selected is not None and \
+                    self.selected & (Protocol.HYBRID | Protocol.HYBRID_EX):
                 self._start_credssp()
             else:
                 self._start_session()
@@ -206,7 +268,9 @@ class ServerConnection(Endpoint[ServerPhase]):
                                       else None)
 
     def _on_plaintext(self, data: bytes) -> None:
-        if self.phase is _S.CREDSSP:
+        if self._direct and self.phase in (_S.TLS, _S.DIRECT_X224):
+            self._on_direct_plaintext(data)
+        elif self.phase is _S.CREDSSP:
             assert self._credssp is not None
             self._plain += data
             self._pump_credssp(self._credssp, self._credssp_done, _S.CREDSSP)
@@ -224,7 +288,10 @@ class ServerConnection(Endpoint[ServerPhase]):
             self._send(EARLY_AUTH_SUCCESS)
         rest = bytes(self._plain)
         self._plain.clear()
-        self._start_session()
+        if self._direct:
+            self._move(_S.DIRECT_X224)  # the Connection Request follows, inside TLS
+        else:
+            self._start_session()
         if rest:
             self._on_plaintext(rest)
 

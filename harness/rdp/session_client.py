@@ -13,6 +13,7 @@ from .fastpath import FastPathOutputPdu, FastPathReassembler
 from .gcc import ClientCoreData, ClientData, ClientNetworkData, ClientSecurityData
 from .info import ClientInfoPdu, ExtendedInfoPacket, InfoPacket
 from .licensing import LicensePdu
+from .licensing_client import LicensingClient, preamble
 from .mcs import (
     MCS_SERVER_CHANNEL_ID,
     AttachUserConfirm,
@@ -79,10 +80,17 @@ class ClientSession(SessionBase[ClientPhase]):
         self._fastpath = FastPathReassembler()
         self._security: SessionSecurity | None = None  # Standard RDP Security, once keyed
         self._exchange: bytes | None = None  # the Security Exchange PDU to send after joins
+        self._licensing: LicensingClient | None = None  # a server-started licence exchange
+        self._server_certificate: bytes | None = None  # from the GCC Server Security Data
         self._machine.move(_C.MCS_CONNECT)
         self._send_connect_initial()
 
     # -- surface for ClientConnection ----------------------------------------------------------
+
+    def disconnect(self) -> None:
+        """Queue the Disconnect Provider Ultimatum once a user channel exists."""
+        if self._user_id:
+            self._send_mcs(DisconnectProviderUltimatum().encode())
 
     def refresh_rect(self) -> bytes:
         area = Rect16(0, 0, self.config.desktop_width - 1, self.config.desktop_height - 1)
@@ -156,6 +164,7 @@ class ClientSession(SessionBase[ClientPhase]):
                                     "an enhanced security protocol")
             pdu, keys = client_exchange(sec, license_encrypt=True)
             self._exchange = pdu.encode()
+            self._server_certificate = sec.server_certificate
             self._security = SessionSecurity(keys, sec.encryption_level, server=False)
             self._emit(ev.HostLog("server security data", None, {
                 "method": f"{sec.encryption_method:#x}", "level": sec.encryption_level,
@@ -224,16 +233,32 @@ class ClientSession(SessionBase[ClientPhase]):
         else:
             is_license = is_license_pdu(data)
         if self.phase is _C.LICENSING and is_license:
-            license_pdu = LicensePdu.decode(data)
-            if license_pdu.is_valid_client:
-                self._complete("licensing", _C.CAPABILITIES, answer="STATUS_VALID_CLIENT")
-            else:
-                raise self._failure("licensing", "licensing_not_emulated",
-                                    "server started a licensing exchange "
-                                    f"(message {license_pdu.msg_type:#x})")
+            self._on_license(LicensePdu.decode(data))
             return
         for pdu in decode_share_pdus(data):
             self._on_share_pdu(pdu)
+
+    def _on_license(self, pdu: LicensePdu) -> None:
+        """STATUS_VALID_CLIENT ends licensing at once; a License Request starts the exchange
+        real clients run (MS-RDPELE, harness/rdp/licensing_client.py)."""
+        if self._licensing is None:
+            if pdu.is_valid_client:
+                self._complete("licensing", _C.CAPABILITIES, answer="STATUS_VALID_CLIENT")
+                return
+            self._licensing = LicensingClient(self.config.username, self.config.client_name,
+                                              fallback_certificate=self._server_certificate)
+        step = self._licensing.receive(pdu.msg_type, pdu.message)
+        if step.reply is not None:
+            body = preamble(*step.reply)
+            if self._security is not None:
+                self._send_mcs(SendDataRequest(self._user_id, self._io_channel,
+                                               self._security.wrap_license(body)).encode())
+            else:
+                self._send_io(SecurityHeader(SEC_LICENSE_PKT).encode() + body)
+        if step.done:
+            self._complete("licensing", _C.CAPABILITIES, answer=step.detail,
+                           exchange=list(self._licensing.messages),
+                           challenge_mac_ok=self._licensing.challenge_mac_ok)
 
     def _on_share_pdu(self, pdu: object) -> None:
         if isinstance(pdu, DemandActivePdu):

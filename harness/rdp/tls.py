@@ -7,6 +7,7 @@ host configure versions and legacy security levels the same way.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ssl
 import tempfile
@@ -162,6 +163,12 @@ class TlsEndpoint:
                 break
             chunks.append(data)
         return b"".join(chunks)
+
+    def close(self) -> None:
+        """Send close_notify, the clean end of a TLS session (the peer's is not awaited)."""
+        # unwrap() then waits for the peer's close_notify; ours is in outgoing() already
+        with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLError, OSError):
+            self._obj.unwrap()
 
     def write(self, plaintext: bytes) -> None:
         """Encrypt plaintext; the ciphertext is then available from outgoing()."""

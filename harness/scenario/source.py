@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from .. import safe_yaml
 from ..errors import ConfigError
 
 PathKey = tuple[str | int, ...]
@@ -64,21 +65,24 @@ def load_sourced(path: Path, text: str | None = None) -> SourcedDocument:
     """Parse one YAML document, keeping lines; YAML errors become ScenarioFileError."""
     if text is None:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = safe_yaml.read_text(path)
         except OSError as exc:
             raise ScenarioFileError(
                 path, None, None, f"cannot read: {exc.strerror or exc}"
             ) from exc
+        except UnicodeDecodeError as exc:
+            raise ScenarioFileError(path, exc.line, None, "not UTF-8 text") from None  # type: ignore[attr-defined]
+        except yaml.YAMLError as exc:
+            raise ScenarioFileError(path, 1, None, safe_yaml.describe(exc)) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = safe_yaml.compose(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
         raise ScenarioFileError(
             path,
-            mark.line + 1 if mark else None,
+            safe_yaml.error_line(exc) or 1,
             None,
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-        ) from exc
+            f"not valid YAML: {safe_yaml.describe(exc)}",
+        ) from None
     if node is None:
         raise ScenarioFileError(path, 1, None, "the file is empty")
     lines: dict[PathKey, int] = {}

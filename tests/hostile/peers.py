@@ -323,6 +323,21 @@ def with_long_av_flags(challenge: bytes) -> bytes:
     return bytes(head) + LONG_AV_FLAGS + challenge[info_off:]
 
 
+def _long_flags_token(token: bytes) -> bytes:
+    """The CHALLENGE in a negoToken given a long MsvAvFlags, raw NTLM or inside SPNEGO."""
+    import dataclasses
+
+    from harness.rdp import spnego
+
+    if token[:8] == b"NTLMSSP\x00":
+        return with_long_av_flags(token) if token[8:12] == b"\x02\x00\x00\x00" else token
+    resp = spnego.decode_token(token)
+    inner = getattr(resp, "response_token", None)
+    if not inner or inner[8:12] != b"\x02\x00\x00\x00":
+        return token
+    return dataclasses.replace(resp, response_token=with_long_av_flags(inner)).encode()
+
+
 def long_av_flags_server(policy: HostPolicy) -> HostileServer:
     """The real host, except that its NTLM CHALLENGE carries a 5-byte MsvAvFlags."""
     from harness.rdp.credssp import TSRequest
@@ -333,8 +348,8 @@ def long_av_flags_server(policy: HostPolicy) -> HostileServer:
     def send(self: ServerConnection, data: bytes) -> None:
         if self.stage == "credssp" and data[:1] == b"\x30":
             req = TSRequest.decode(data)
-            if req.nego_tokens and req.nego_tokens[0][8:12] == b"\x02\x00\x00\x00":
-                req.nego_tokens = [with_long_av_flags(req.nego_tokens[0])]
+            if req.nego_tokens:
+                req.nego_tokens = [_long_flags_token(req.nego_tokens[0])]
                 data = req.encode()
         original(self, data)
 

@@ -163,3 +163,4 @@ def test_kdc_stop_removes_everything(tmp_path: Path) -> None:
         assert folder is not None and folder.is_dir() and state_file and state_file.exists()
     assert not folder.exists() and not process_alive(pid, None)
     assert state_file is not None and not state_file.exists()
+

@@ -26,10 +26,11 @@ from harness.pki import KeyPair
 from harness.rdp import kerberos
 from tests.helpers import PASSWORD, USER, policy_for, running_host
 
-# aardwolf and rdesktop stop at the host's MCS Erect Domain parsing (the PER variant without a
-# length) and its finalisation order: issue 9 item 4, the `core` engineer's part.
-SESSION_PENDING = ("host: Erect Domain PER variant and Synchronize/Control before Font List "
-                   "(issue 9 item 4)")
+# aardwolf 0.2.16's client Synchronize PDU says totalLength 28 in a 22-byte Send Data
+# (1c00 1700 eb03 ea030100 00 02 1c00 1f 00 0000 0100 eb03); Windows logs it on, the host's
+# share parser (rdp/share.py decode_share_pdus) refuses it: issue 9 item 4, the `core` part.
+SESSION_PENDING = ("host: a share PDU whose totalLength overstates the Send Data "
+                   "(aardwolf's Synchronize), issue 9 item 4")
 
 AARDWOLF_CLIENT = """
 import asyncio, json, sys
@@ -141,7 +142,6 @@ def test_rdesktop_nla_through_kerberos(domain_lab, tmp_path: Path, xdisplay: str
     assert "TERMSRV/rdhost.lab.test@LAB.TEST" in log  # the ticket came from the lab's KDC
 
 
-@pytest.mark.xfail(strict=True, reason=SESSION_PENDING)
 def test_rdesktop_kerberos_session_activates(domain_lab, tmp_path: Path, xdisplay: str) -> None:
     _rdesktop(domain_lab, tmp_path / "home", xdisplay)
     assert domain_lab.host_server.stats.activated >= 1, domain_lab.host_server.stats

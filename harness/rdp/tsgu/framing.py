@@ -154,6 +154,9 @@ class WsDecoder:
                 if self._fragments is None:
                     raise ParseError("WebSocket frame", "continuation without a first fragment")
                 self._fragments.append(frame.payload)
+                if sum(map(len, self._fragments)) > self._max:
+                    raise ParseError("WebSocket frame",
+                                     f"fragmented message over the {self._max}-byte limit")
                 if frame.fin:
                     out.append(WsFrame(self._fragment_opcode, b"".join(self._fragments)))
                     self._fragments = None
