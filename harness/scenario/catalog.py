@@ -15,6 +15,8 @@ from ..pwsh.remediation import Remediation, RemediationError, load_remediation
 from .actions import args_schema, known_action
 from .schema import check, check_part
 from .source import ScenarioFileError, load_sourced
+from .variants import expand as expand_variants
+from .variants import variant_errors
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -31,6 +33,8 @@ class Fault:
     requires: tuple[str, ...] = ()
     labs: tuple[str, ...] = ()  # empty: written for every lab
     hints: dict[str, str] = field(default_factory=dict)  # symptom / where / fix (optional)
+    variants: tuple[dict[str, Any], ...] = ()  # in the file; expanded into rows by load_catalog
+    variant: dict[str, Any] | None = None  # this row's variant: {of, id, args, title}
     path: Path = field(default=Path(), compare=False)
 
     def applies_to(self, lab: str) -> bool:
@@ -60,6 +64,9 @@ class Catalog:
 def _pick(table: dict[str, Any], ids: list[str] | None, what: str) -> dict[str, Any]:
     if not ids:
         return dict(table)
+    # a fault file's id selects every variant row of it
+    ids = [k for i in ids for k in ([i] if i in table else
+                                     [k for k in table if k.startswith(f"{i}@")] or [i])]
     unknown = [i for i in ids if i not in table]
     if unknown:
         raise ValueError(f"unknown {what} id(s): {', '.join(unknown)}; "
@@ -79,16 +86,29 @@ def load_fault(path: Path) -> Fault:
         args = step.get("args") or {}
         check_part(doc, ("inject", i, "args"), args, args_schema(step["node"], step["action"]))
         _check_named(doc, ("inject", i, "args"), step["action"], args)
-    for name in data["expected"]:
+    for i, variant in enumerate(data.get("variants", [])):
+        step = data["inject"][variant.get("step", 0)] if variant.get("step", 0) < len(
+            data["inject"]) else None
+        if step is not None:  # the variant's own args, as the action takes them
+            merged = {**(step.get("args") or {}), **variant["args"]}
+            check_part(doc, ("variants", i, "args"), merged,
+                       args_schema(step["node"], step["action"]))
+    expectations = [(("expected", name), name) for name in data["expected"]]
+    for i, variant in enumerate(data.get("variants", [])):
+        expectations += [(("variants", i, "expected", n), n) for n in variant.get("expected", {})]
+    for where, name in expectations:
         try:
             load_profile(name)
         except ProfileError as exc:
-            raise doc.error(("expected", name), str(exc)) from None
+            raise doc.error(where, str(exc)) from None
+    for where, message in variant_errors(data["inject"], data.get("variants", [])):
+        raise doc.error(where, message)
     return Fault(
         id=data["id"], title=data["title"], description=data["description"].strip(),
         claim=data["claim"], inject=tuple(data["inject"]), expected=data["expected"],
         tags=tuple(data["tags"]), requires=tuple(data.get("requires", [])),
         labs=tuple(data.get("labs", [])), hints=dict(data.get("hints") or {}), path=path,
+        variants=tuple(data.get("variants", [])),
     )
 
 
@@ -127,7 +147,8 @@ def load_remediation_checked(sidecar: Path) -> Remediation:
 def load_catalog(directory: Path | None = None) -> Catalog:
     """Every fault (scenarios/*.yaml) and remediation (scenarios/remediations/*.yaml)."""
     directory = directory or SCENARIO_DIR
-    faults = {f.id: f for f in map(load_fault, sorted(directory.glob("*.yaml")))}
+    faults = {row.id: row for f in map(load_fault, sorted(directory.glob("*.yaml")))
+              for row in expand_variants(f)}
     remediations = {
         r.id: r for r in map(load_remediation_checked,
                              sorted((directory / "remediations").glob("*.yaml")))
