@@ -84,7 +84,10 @@ def load_fault(path: Path) -> Fault:
             raise doc.error(("inject", i, "action"),
                             f"unknown action {step['action']!r} for node {step['node']!r}")
         args = step.get("args") or {}
-        check_part(doc, ("inject", i, "args"), args, args_schema(step["node"], step["action"]))
+        schema = args_schema(step["node"], step["action"])
+        if any(v.get("step", 0) == i for v in data.get("variants", [])):
+            schema = {**schema, "required": []}  # the variants complete this step's args
+        check_part(doc, ("inject", i, "args"), args, schema)
         _check_named(doc, ("inject", i, "args"), step["action"], args)
     for i, variant in enumerate(data.get("variants", [])):
         step = data["inject"][variant.get("step", 0)] if variant.get("step", 0) < len(
