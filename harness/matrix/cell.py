@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..capture.session import probe_capture
 from ..errors import FaultError, NotEmulated, PwshError, ScriptNotEmulated
 from ..lab.contract import LabBackend, LabSnapshot
 from ..lab.definition import LabSpec, load_lab
@@ -61,6 +62,7 @@ class CellOptions:
     usable_window: float = 1.5
     with_xfreerdp: bool = False
     journal_dir: str | None = None
+    pcap: bool = False  # a pcap and TLS key log of every probe connection, beside the journals
     lifecycle: str = "snapshot"  # or "fresh": how run_fault runs a fault's cells
 
 
@@ -107,8 +109,13 @@ def bounded(profile: ClientProfile, stage_timeout: float) -> ClientProfile:
 
 
 def _probe(lab: LabBackend, profile: ClientProfile, opts: CellOptions) -> ProbeResult:
-    return lab.probe(bounded(profile, opts.stage_timeout), usable_window=opts.usable_window,
-                     overall_timeout=max(10.0, opts.stage_timeout * 6))
+    folder = str(Path(opts.journal_dir) / "pcaps") if opts.pcap and opts.journal_dir else None
+    with probe_capture(folder, profile.name) as capture:
+        result = lab.probe(bounded(profile, opts.stage_timeout), usable_window=opts.usable_window,
+                           overall_timeout=max(10.0, opts.stage_timeout * 6))
+    if capture:
+        result.capture = capture
+    return result
 
 
 def _changes(lab: LabBackend, marks: dict[str, tuple[int, int]]) -> dict[str, Any]:
