@@ -62,6 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML here")
     p.add_argument("--journals", type=Path, metavar="DIR",
                    help="where cell journals go (default: beside --json, else a temp folder)")
+    p.add_argument("--pcap", action="store_true",
+                   help="write a pcapng (TLS keys embedded) and key log of every probe "
+                        "connection, beside the journals")
     p.add_argument("--html", type=Path, metavar="FILE",
                    help="write a self-contained HTML report (heat map, each cell's evidence)")
     p.add_argument("--summary", action="store_true",
@@ -145,7 +148,7 @@ def run_one(args: argparse.Namespace) -> int:
                        scenarios=str(args.scenarios) if args.scenarios else None,
                        profile=args.profile, stage_timeout=args.stage_timeout,
                        with_xfreerdp=args.with_xfreerdp, journal_dir=str(journals),
-                       lifecycle=args.lifecycle)
+                       lifecycle=args.lifecycle, pcap=args.pcap)
     if left_out:
         err.print(f"faults not written for lab {spec.name} (their 'labs' field): "
                   f"{', '.join(left_out)}")

@@ -246,8 +246,11 @@ class _Opener:
         except (ssl.SSLError, OSError) as exc:
             sock.close()
             reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+            # a handshake that stalls (no server flight through an MTU black hole) is a
+            # timeout, which clients treat differently from a refused handshake
+            event = "timeout" if isinstance(exc, TimeoutError) else "handshake_failed"
             raise self.stages.fail(f"TLS handshake failed: {reason}", stage="gateway_tls",
-                                   event="handshake_failed", channel=channel) from exc
+                                   event=event, channel=channel) from exc
         tls.settimeout(self.timeout)
         if self.cert_check is not None:
             der = tls.getpeercert(binary_form=True) or b""

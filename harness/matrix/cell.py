@@ -11,9 +11,14 @@ Two lifecycles give the same outcomes and the same journal content:
 Every outcome is computed from what the probe saw on the wire:
 - lab-error: the baseline was not a clean, usable session, or the fault did not reproduce;
 - not-emulated: this backend cannot do what the fault or the script needs (said why);
+- not-broken: the fault leaves the user's client a usable session, as its file expects (a
+  variant below the level that breaks anything): nothing to fix;
 - fixed / fixed-weakens-security: after the remediation the session is usable with no symptom
-  left (the latter when the remediation lowers security, e.g. disabling NLA);
+  left (the latter when the nodes' state is weaker than after the fault, computed by
+  aftermath.py: NLA off, a vulnerable CredSSP policy, a firewall off...);
 - not-fixed: any symptom remains (a failure, or a warning a user would have to click through).
+Each cell also carries what the remediation broke besides RDP (collateral) and where the
+sidecar's security_impact disagrees with the computed verdict.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..capture.session import probe_capture
 from ..errors import FaultError, NotEmulated, PwshError, ScriptNotEmulated
 from ..lab.contract import LabBackend, LabSnapshot
 from ..lab.definition import LabSpec, load_lab
@@ -33,11 +39,12 @@ from ..pwsh.remediation import Remediation
 from ..rdp.events import STAGES
 from ..scenario.actions import apply_step
 from ..scenario.catalog import Catalog, Fault, load_catalog
-from .fidelity import unserved
+from . import aftermath
 from .journal import CellJournal, StageEntry
 from .realclient import compare_with_xfreerdp
 
-OUTCOMES = ("fixed", "fixed-weakens-security", "not-fixed", "not-emulated", "lab-error")
+OUTCOMES = ("fixed", "fixed-weakens-security", "not-fixed", "not-broken", "not-emulated",
+            "lab-error")
 LIFECYCLES = ("snapshot", "fresh")
 _catalogs: dict[str, Catalog] = {}
 
@@ -55,6 +62,7 @@ class CellOptions:
     usable_window: float = 1.5
     with_xfreerdp: bool = False
     journal_dir: str | None = None
+    pcap: bool = False  # a pcap and TLS key log of every probe connection, beside the journals
     lifecycle: str = "snapshot"  # or "fresh": how run_fault runs a fault's cells
 
 
@@ -70,6 +78,9 @@ class CellResult:
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     symptoms: dict[str, str | None] = field(default_factory=dict)
     xfreerdp: list[dict[str, Any]] = field(default_factory=list)
+    collateral: list[str] = field(default_factory=list)  # other services the remediation broke
+    weakened: list[str] = field(default_factory=list)  # computed from the nodes' state
+    security_disagreement: str | None = None  # the sidecar's claim vs the computed verdict
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -98,8 +109,13 @@ def bounded(profile: ClientProfile, stage_timeout: float) -> ClientProfile:
 
 
 def _probe(lab: LabBackend, profile: ClientProfile, opts: CellOptions) -> ProbeResult:
-    return lab.probe(bounded(profile, opts.stage_timeout), usable_window=opts.usable_window,
-                     overall_timeout=max(10.0, opts.stage_timeout * 6))
+    folder = str(Path(opts.journal_dir) / "pcaps") if opts.pcap and opts.journal_dir else None
+    with probe_capture(folder, profile.name) as capture:
+        result = lab.probe(bounded(profile, opts.stage_timeout), usable_window=opts.usable_window,
+                           overall_timeout=max(10.0, opts.stage_timeout * 6))
+    if capture:
+        result.capture = capture
+    return result
 
 
 def _changes(lab: LabBackend, marks: dict[str, tuple[int, int]]) -> dict[str, Any]:
@@ -132,6 +148,7 @@ class Reproduced:
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     symptoms: dict[str, str | None] = field(default_factory=dict)
     xfreerdp: list[dict[str, Any]] = field(default_factory=list)
+    states: list[aftermath.Capture] = field(default_factory=list)  # baseline, after the fault
 
 
 @dataclass
@@ -322,6 +339,7 @@ def _reproduce(lab: LabBackend, ctx: _Context, journal: CellJournal) -> Reproduc
         if base.symptom is not None:
             st.status = "failed"
             raise CellStop("lab-error", f"baseline not clean: {base.symptom}")
+    states = [aftermath.capture(lab)]
 
     with journal.stage("inject") as st:
         marks = _marks(lab)
@@ -335,9 +353,10 @@ def _reproduce(lab: LabBackend, ctx: _Context, journal: CellJournal) -> Reproduc
             st.evidence["steps"] = lines
         lab.sync()
         st.evidence["effects"] = _changes(lab, marks)
+    states.append(aftermath.capture(lab))
 
     user_profile = _user_profile(lab, ctx.decision)
-    seen = Reproduced(user_profile)
+    seen = Reproduced(user_profile, states=states)
     with journal.stage("reproduce") as st:
         first = _probe(lab, user_profile, opts)
         st.evidence["probe"] = first.as_dict()
@@ -352,12 +371,19 @@ def _reproduce(lab: LabBackend, ctx: _Context, journal: CellJournal) -> Reproduc
             seen.codes[profile.name] = other.codes[profile.name]
         if opts.with_xfreerdp:
             seen.xfreerdp.append(compare_with_xfreerdp(lab, "reproduce", ctx.fault.id, ""))
-        if unserved(first.symptom):
-            raise CellStop("not-emulated", f"reproduce: {unserved(first.symptom)}")
         if first.symptom is None:
+            if _expects_none(ctx.fault, user_profile.name):
+                raise CellStop("not-broken", f"the fault leaves {user_profile.name} a usable "
+                               "session, as its file expects: nothing to fix")
             st.status = "failed"
             raise CellStop("lab-error", f"the fault did not reproduce with {user_profile.name}")
     return seen
+
+
+def _expects_none(fault: Fault, profile: str) -> bool:
+    """The fault file (or its variant) expects this client to connect untroubled."""
+    symptom = fault.expected.get(profile, {}).get("symptom")
+    return symptom == "none" or (isinstance(symptom, list) and "none" in symptom)
 
 
 def _user_profile(lab: LabBackend, decision: ClientProfile) -> ClientProfile:
@@ -394,13 +420,17 @@ def _remediate_and_verify(lab: LabBackend, ctx: _Context, remediation: Remediati
         if opts.with_xfreerdp:
             result.xfreerdp.append(compare_with_xfreerdp(lab, "verify", result.fault,
                                                          result.remediation))
-        if unserved(after.symptom):
-            raise CellStop("not-emulated", f"verify: {unserved(after.symptom)}")
+        verdict = aftermath.assess(*seen.states, aftermath.capture(lab),
+                                   sidecar_weakens=remediation.security_impact == "weakens")
+        st.evidence["aftermath"] = verdict.__dict__
+        result.collateral, result.weakened = verdict.collateral, verdict.weakened
+        result.security_disagreement = verdict.disagreement
         if after.symptom is None:
-            weakens = remediation.security_impact == "weakens"
-            result.outcome = "fixed-weakens-security" if weakens else "fixed"
+            result.outcome = "fixed-weakens-security" if verdict.weakened else "fixed"
             result.reason = "usable session, no symptom left" + (
-                f" (lowers security: {remediation.title})" if weakens else "")
+                f" (weakens: {'; '.join(verdict.weakened)})" if verdict.weakened else "")
         else:
             result.outcome = "not-fixed"
             result.reason = f"still {after.symptom}"
+        if verdict.collateral:
+            result.reason += f"; collateral: {'; '.join(verdict.collateral)}"

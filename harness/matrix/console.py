@@ -19,10 +19,12 @@ SYMBOL = {
     "fixed": ("✔", "bold green"),
     "fixed-weakens-security": ("⚠", "bold yellow"),
     "not-fixed": ("✘", "red"),
+    "not-broken": ("○", "green"),
     "not-emulated": ("–", "dim"),
     "lab-error": ("!", "bold magenta"),
 }
-LEGEND = "✔ fixed  ⚠ fixed, weakens security  ✘ not fixed  – not emulated  ! lab error"
+LEGEND = ("✔ fixed  ⚠ fixed, weakens security  ✘ not fixed  ○ not broken (nothing to fix)  "
+          "– not emulated  ! lab error")
 CELL = 3  # columns per cell: up to two digits of header and a space
 
 
@@ -95,6 +97,13 @@ def print_matrix(doc: dict[str, Any], console: Console | None = None) -> None:
         if c["outcome"] == "lab-error":
             console.print(f"[magenta]lab error[/]: {c['fault']} × {c['remediation']}: "
                           f"{c['reason']}")
+    for c in doc["cells"]:
+        if c.get("collateral"):
+            console.print(f"[red]collateral[/]: {c['fault']} × {c['remediation']} "
+                          f"({c['outcome']}): {'; '.join(c['collateral'])}")
+        if c.get("security_disagreement"):
+            console.print(f"[yellow]security verdict[/]: {c['fault']} × {c['remediation']}: "
+                          f"{c['security_disagreement']}")
     for c in doc["cells"]:
         if c["outcome"] == "not-emulated":
             console.print(f"[dim]not emulated[/]: {c['fault']} × {c['remediation']}: "

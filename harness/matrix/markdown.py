@@ -10,7 +10,8 @@ from typing import Any
 from .codes import claimed_text, code_text, user_profile
 from .console import SYMBOL
 
-LEGEND = "✔ fixed · ⚠ fixed but weakens security · ✘ not fixed · – not emulated · ! lab error"
+LEGEND = ("✔ fixed · ⚠ fixed but weakens security · ✘ not fixed · ○ not broken (nothing to "
+          "fix) · – not emulated · ! lab error")
 
 
 def _esc(text: Any) -> str:
@@ -72,6 +73,18 @@ def render_markdown(doc: dict[str, Any]) -> str:
         if weak:
             out.append("- Fixed, but weakening security, by: "
                        + ", ".join(f"`{r}`" for r in weak))
+        keys = ("collateral", "weakened", "security_disagreement")
+        marked = [grid[(fid, r["id"])] for r in rems if (fid, r["id"]) in grid
+                  and any(grid[(fid, r["id"])].get(k) for k in keys)]
+        if marked:
+            out.append("- Collateral damage and weakened security (computed):")
+            for c in marked:
+                parts = [f"weakens: {'; '.join(c['weakened'])}"] if c.get("weakened") else []
+                if c.get("collateral"):
+                    parts.append(f"collateral: {'; '.join(c['collateral'])}")
+                if c.get("security_disagreement"):
+                    parts.append(c["security_disagreement"])
+                out.append(f"  - `{c['remediation']}` ({c['outcome']}): {_esc(' | '.join(parts))}")
         others = [grid[(fid, r["id"])] for r in rems if (fid, r["id"]) in grid
                   and grid[(fid, r["id"])]["outcome"] not in ("fixed", "fixed-weakens-security")]
         if others:

@@ -41,6 +41,7 @@ def to_json(result: MatrixResult) -> dict[str, Any]:
                     for profile, exp in fault.expected.items()
                 },
                 "requires": list(fault.requires),
+                "variant": fault.variant,
             }
         )
     remediations = [
@@ -63,6 +64,9 @@ def to_json(result: MatrixResult) -> dict[str, Any]:
             "journal": c.journal,
             "reason": c.reason,
             "seconds": round(c.seconds, 4),
+            "collateral": list(c.collateral),
+            "weakened": list(c.weakened),
+            "security_disagreement": c.security_disagreement,
         }
         for c in result.cells
     ]

@@ -64,6 +64,7 @@ class ProbeResult:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     update_bytes: int = 0
+    capture: dict[str, Any] | None = None  # pcap and key log of this probe (--pcap)
 
     @property
     def ok(self) -> bool:
@@ -102,4 +103,5 @@ class ProbeResult:
             "target": self.target,
             "profile": self.profile,
             "update_bytes": self.update_bytes,
+            **({"capture": self.capture} if self.capture else {}),
         }

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..capture.session import keylog_path, wrap_stream
 from ..rdp import events as ev
 from ..rdp.certverify import load_trust_anchors
 from ..rdp.client import ClientConfig, ClientConnection
@@ -167,6 +168,7 @@ def _client_config(target: ProbeTarget, options: ProbeOptions,
         target_name=target.host,
         clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=options.clock_offset),
         credssp_package=profile.credssp_package,
+        keylog_file=keylog_path(),
         kerberos=(
             options.kerberos.mechanism(target.username, target.password, target.host)
             if options.kerberos is not None and profile.credssp_package == "negotiate"
@@ -247,8 +249,9 @@ def _open(run: _Run) -> Stream | None:
         except OSError as exc:
             run.fail("tcp", "dns_failed", f"cannot resolve {target.host}: {exc}")
             return None
+    via_gateway = bool(getattr(options.connect, "records_stages", False))
     try:
-        if getattr(options.connect, "records_stages", False):  # an RD Gateway connector
+        if via_gateway:  # an RD Gateway connector
             stream = options.connect(address, target.port, options.profile.timeout("tcp"),
                                      record=run.record_timed)  # type: ignore[call-arg]
         else:
@@ -263,7 +266,7 @@ def _open(run: _Run) -> Stream | None:
         run.fail(stage, getattr(exc, "event", "failed"), str(exc), getattr(exc, "detail", {}))
         return None
     run.record("tcp", "ok", {"address": address, "port": target.port})
-    return stream
+    return wrap_stream(stream, address, target.port, via_gateway=via_gateway)
 
 
 def _retry_without_tls(run: _Run) -> bool:

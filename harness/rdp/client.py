@@ -62,6 +62,8 @@ class ClientConfig:
     rdp_security: bool = True
     # TS_UD_CS_SEC encryptionMethods: 40 | 128 | 56-bit | FIPS, as mstsc sends (0x1B)
     encryption_methods: int = 0x1B
+    # SSLKEYLOGFILE-format file for this connection's TLS secrets (a capture, or Wireshark)
+    keylog_file: str | None = None
 
 
 def _tls_event(reason: str) -> str:
@@ -194,7 +196,11 @@ class ClientConnection(Endpoint[ClientPhase]):
                        f"server selected {describe_protocols(selected)}, which was not offered")
             return
         self._move(_C.TLS)
-        ctx = _client_context(self.config.tls_min, self.config.tls_max)
+        if self.config.keylog_file:  # a context of its own: the cached ones stay untouched
+            ctx = client_context(self.config.tls_min, self.config.tls_max)
+            ctx.keylog_filename = self.config.keylog_file
+        else:
+            ctx = _client_context(self.config.tls_min, self.config.tls_max)
         self._tls = TlsEndpoint(ctx, server_side=False, server_hostname=self.config.target_name)
         self._tls.do_handshake()
         self._flush_tls()

@@ -202,7 +202,12 @@ class ClientSession(SessionBase[ClientPhase]):
                        channels=self._joined)
         info = InfoPacket(domain=self.config.domain, user_name=self.config.username,
                           password=self.config.password,
-                          extra=ExtendedInfoPacket(client_address="0.0.0.0"))
+                          # every optional tail field, as mstsc sends them (Wireshark's RDP
+                          # dissector also reads them as present: none malformed in a capture)
+                          extra=ExtendedInfoPacket(client_address="0.0.0.0", reserved1=0,
+                                                   reserved2=0,
+                                                   dynamic_dst_time_zone_key_name=b"",
+                                                   dynamic_daylight_time_disabled=0))
         if self._security is not None and self._exchange is not None:
             self._send_mcs(SendDataRequest(self._user_id, self._io_channel,
                                            self._exchange).encode())

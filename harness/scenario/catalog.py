@@ -15,6 +15,8 @@ from ..pwsh.remediation import Remediation, RemediationError, load_remediation
 from .actions import known_action
 from .schema import check
 from .source import ScenarioFileError, load_sourced
+from .variants import expand as expand_variants
+from .variants import variant_errors
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -31,6 +33,8 @@ class Fault:
     requires: tuple[str, ...] = ()
     labs: tuple[str, ...] = ()  # empty: written for every lab
     hints: dict[str, str] = field(default_factory=dict)  # symptom / where / fix (optional)
+    variants: tuple[dict[str, Any], ...] = ()  # in the file; expanded into rows by load_catalog
+    variant: dict[str, Any] | None = None  # this row's variant: {of, id, args, title}
     path: Path = field(default=Path(), compare=False)
 
     def applies_to(self, lab: str) -> bool:
@@ -60,6 +64,9 @@ class Catalog:
 def _pick(table: dict[str, Any], ids: list[str] | None, what: str) -> dict[str, Any]:
     if not ids:
         return dict(table)
+    # a fault file's id selects every variant row of it
+    ids = [k for i in ids for k in ([i] if i in table else
+                                     [k for k in table if k.startswith(f"{i}@")] or [i])]
     unknown = [i for i in ids if i not in table]
     if unknown:
         raise ValueError(f"unknown {what} id(s): {', '.join(unknown)}; "
@@ -76,16 +83,22 @@ def load_fault(path: Path) -> Fault:
         if not known_action(step["node"], step["action"]):
             raise doc.error(("inject", i, "action"),
                             f"unknown action {step['action']!r} for node {step['node']!r}")
-    for name in data["expected"]:
+    expectations = [(("expected", name), name) for name in data["expected"]]
+    for i, variant in enumerate(data.get("variants", [])):
+        expectations += [(("variants", i, "expected", n), n) for n in variant.get("expected", {})]
+    for where, name in expectations:
         try:
             load_profile(name)
         except ProfileError as exc:
-            raise doc.error(("expected", name), str(exc)) from None
+            raise doc.error(where, str(exc)) from None
+    for where, message in variant_errors(data["inject"], data.get("variants", [])):
+        raise doc.error(where, message)
     return Fault(
         id=data["id"], title=data["title"], description=data["description"].strip(),
         claim=data["claim"], inject=tuple(data["inject"]), expected=data["expected"],
         tags=tuple(data["tags"]), requires=tuple(data.get("requires", [])),
         labs=tuple(data.get("labs", [])), hints=dict(data.get("hints") or {}), path=path,
+        variants=tuple(data.get("variants", [])),
     )
 
 
@@ -109,7 +122,8 @@ def load_remediation_checked(sidecar: Path) -> Remediation:
 def load_catalog(directory: Path | None = None) -> Catalog:
     """Every fault (scenarios/*.yaml) and remediation (scenarios/remediations/*.yaml)."""
     directory = directory or SCENARIO_DIR
-    faults = {f.id: f for f in map(load_fault, sorted(directory.glob("*.yaml")))}
+    faults = {row.id: row for f in map(load_fault, sorted(directory.glob("*.yaml")))
+              for row in expand_variants(f)}
     remediations = {
         r.id: r for r in map(load_remediation_checked,
                              sorted((directory / "remediations").glob("*.yaml")))

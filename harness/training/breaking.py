@@ -22,13 +22,15 @@ def validate_fault(fault_id: str, variant: str | None, record: dict[str, Any]) -
     from ..scenario.catalog import load_catalog
 
     catalog = load_catalog()
-    fault = catalog.faults.get(fault_id)
+    rows = [k for k in catalog.faults if k.startswith(f"{fault_id}@")]  # the file's variants
+    key = f"{fault_id}@{variant}" if variant is not None else (rows[0] if rows else fault_id)
+    fault = catalog.faults.get(key)
+    if fault is None and variant is not None and (rows or fault_id in catalog.faults):
+        raise TrainingError(f"fault {fault_id} has no variant {variant!r}; its variants: "
+                            f"{', '.join(r.split('@', 1)[1] for r in rows) or 'none'}")
     if fault is None:
         raise TrainingError(f"unknown fault {fault_id!r}; known: "
                             f"{', '.join(sorted(catalog.faults))}")
-    if variant is not None:
-        raise TrainingError(f"fault {fault_id} has no variant {variant!r} (no fault file "
-                            "defines variants)")
     spec = load_lab(record["lab"])
     if not fault.applies_to(spec.name):
         raise TrainingError(f"fault {fault_id} is not written for the {spec.name} lab "

@@ -36,6 +36,7 @@ from .gateway import (
 from .journal import ActionJournal
 from .labca import LabCA, key_pem, new_key
 from .machinekeys import KeyStoreError, KeyUnreadable, MachineKeys
+from .managed import install_managed_services
 from .network import Network
 from .os_profiles import PatchLevel, load_profile
 from .registry import (
@@ -132,6 +133,9 @@ class WindowsNode:
         self.gateway: GatewayConfig | None = None
         if role == "gateway":
             self._install_gateway()
+        self.winrm_https_thumbprint: str | None = None
+        if role == "host":  # a managed server: WinRM HTTPS and SMB depend on the same state
+            install_managed_services(self)
         self.eventlog.entries.clear()
         self.journal.entries.clear()
         self.journal.record("node", self.name, None, f"installed {self.profile.id} as {role}")

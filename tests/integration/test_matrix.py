@@ -108,10 +108,18 @@ def test_a_fault_that_does_not_reproduce_is_a_lab_error(scenarios: Path) -> None
         "id: harmless\ntitle: A change that breaks nothing\ndescription: x\n"
         "claim: {text: t, codes: {disconnect: '0x904', extended: '0x7'}, sources: [s]}\n"
         "inject:\n  - {node: host, action: set_clock_offset, args: {seconds: 5}}\n"
-        "expected: {mstsc-win11: {symptom: none, provenance: open}}\ntags: []\n")
+        "expected: {mstsc-win11: {symptom: tcp/refused, provenance: open}}\ntags: []\n")
     result = run_cell(_opts(scenarios=str(scenarios)), "harmless", "restart-rdp-service")
     assert result.outcome == "lab-error"
     assert "did not reproduce" in result.reason
+    # the same change, where the file expects nothing to break: "not broken", not an error
+    (scenarios / "harmless.yaml").write_text(
+        (scenarios / "harmless.yaml").read_text().replace("tcp/refused", "none"))
+    from harness.matrix import cell as cell_module
+
+    cell_module._catalogs.clear()
+    quiet = run_cell(_opts(scenarios=str(scenarios)), "harmless", "restart-rdp-service")
+    assert quiet.outcome == "not-broken"
 
 
 def test_a_user_adds_a_fault_with_a_file(scenarios: Path) -> None:
@@ -203,7 +211,7 @@ def test_json_contract_and_junit(tmp_path: Path) -> None:
         assert Path(cell["journal"]).is_file()
     by = {(c["fault"], c["remediation"]): c["outcome"] for c in doc["cells"]}
     assert by[("server-denied", "raise-connection-limit")] == "fixed"
-    assert by[("mtu-blackhole", "disable-nla")] == "not-emulated"
+    assert by[("mtu-blackhole@1300", "disable-nla")] == "not-emulated"
     junit = tmp_path / "j.xml"
     write_junit(result, junit)
     suite = ET.parse(junit).getroot()
@@ -216,7 +224,7 @@ def test_cli_exit_status_is_1_on_lab_errors(scenarios: Path, tmp_path: Path) -> 
         "id: harmless\ntitle: A change that breaks nothing\ndescription: x\n"
         "claim: {text: t, codes: {disconnect: '0x904', extended: '0x7'}, sources: [s]}\n"
         "inject:\n  - {node: host, action: set_clock_offset, args: {seconds: 5}}\n"
-        "expected: {mstsc-win11: {symptom: none, provenance: open}}\ntags: []\n")
+        "expected: {mstsc-win11: {symptom: tcp/refused, provenance: open}}\ntags: []\n")
     base = [sys.executable, "-m", "harness.cli", "matrix", "--backend", "loopback", "--lab", DIRECT,
             "--scenarios", str(scenarios), "--remediations", "restart-rdp-service", "--jobs", "1",
             "--journals", str(tmp_path / "journals")]

@@ -27,8 +27,11 @@ def rdplab(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[s
 
 
 def matrix(out: Path, *extra: str | Path) -> subprocess.CompletedProcess[str]:
+    # a generous stage cap: these faults do not wait on timeouts, and a loaded CI machine
+    # must not turn a slow handshake into a lab error
     return rdplab("matrix", "--lab", "direct", "--backend", "loopback", "--jobs", "2",
-                  "--faults", FAULTS, "--remediations", REMEDIATIONS, "--json", out, *extra)
+                  "--stage-timeout", "5", "--faults", FAULTS, "--remediations", REMEDIATIONS,
+                  "--json", out, *extra)
 
 
 @pytest.fixture(scope="module")

@@ -59,10 +59,7 @@ def test_xfreerdp_standard_rdp_security_session(xfreerdp: str, xdisplay: str,
 
 
 @pytest.mark.skipif(shutil.which("rdesktop") is None, reason="rdesktop is not installed")
-@pytest.mark.xfail(strict=True, reason="the host resets rdesktop's Erect Domain Request "
-                   "(04 00 01 00 01, no PER lengths) before the Security Exchange: issue 9 "
-                   "item 4 (core). Remove this marker when that lands: the test then passes.")
-@pytest.mark.parametrize("level", [2, 3])
+@pytest.mark.parametrize("level", [1, 2, 3])
 def test_rdesktop_standard_rdp_security_session(xdisplay: str, host_pair: KeyPair,
                                                 level: int) -> None:
     """rdesktop 1.9 offers TLS, is refused with SSL_NOT_ALLOWED_BY_SERVER and retries with
