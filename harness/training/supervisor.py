@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..lab.base import ADDRESSES, GATEWAY_PORT, RDP_PORT, Lab, NotEmulated
+from ..lab.contract import LabSnapshot
 from ..lab.definition import load_lab
 from ..lab.factory import backend_class, build_nodes
 from ..net.state import process_start
@@ -58,6 +59,8 @@ class Supervisor:
         self.stopping = threading.Event()
         self.baseline: dict[str, Any] = {}
         self._catalog: Any = None
+        self.healthy: LabSnapshot | None = None  # after up
+        self.broken: LabSnapshot | None = None  # right after the break: what reset restores
 
     # -- building ------------------------------------------------------------------------------
 
@@ -65,10 +68,8 @@ class Supervisor:
         spec = load_lab(self.record["lab"])
         spec = apply_identity(spec, self.record.get("identity"), self.labdir.read_password())
         workdir = self.labdir.workdir
-        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for item in workdir.iterdir():  # a rebuild (reset) keeps the lab's CA, as a real
-            if item.name != "lab-ca":  # domain keeps its CA: the student's trust stays valid
-                shutil.rmtree(item) if item.is_dir() else item.unlink()
+        shutil.rmtree(workdir, ignore_errors=True)  # a supervisor restarted on a left dir
+        workdir.mkdir(parents=True, mode=0o700)
         nodes = build_nodes(spec, workdir)
         cls = backend_class(self.record["backend"])
         if self.record["backend"] == "netns":
@@ -104,6 +105,7 @@ class Supervisor:
             raise RuntimeError(f"the healthy lab does not connect: {result['client_shows']} "
                                f"({result['symptom']})")
         self.baseline = snapshot(self.lab.nodes)
+        self.healthy = self.lab.snapshot("healthy")
         address, port = self.record["publish"]
         listener = bind_listener(address, int(port))
         self.publisher = Publisher(listener, self.entry(), self._connect, self._resolve).start()
@@ -151,7 +153,7 @@ class Supervisor:
             if why:
                 raise UsageError(f"fault {fault_id} {why}")
         try:
-            steps = [apply_step(self.lab, step) for step in fault.inject]
+            steps = [apply_step(self.lab, step).line for step in fault.inject]
         except (FaultError, NotEmulated) as exc:
             raise UsageError(f"fault {fault_id} cannot be injected here: {exc}") from exc
         self.lab.sync()
@@ -164,6 +166,7 @@ class Supervisor:
         fault_id = str(req["fault"])
         steps = self.inject(fault_id)
         assert self.lab is not None
+        self.broken = self.lab.snapshot(f"broken:{fault_id}")
         seen = check_lab(self.lab, self.baseline)
         self.record["fault"] = {"id": fault_id, "variant": req.get("variant"),
                                 "hidden": bool(req.get("hidden")), "broken_at": time.time(),
@@ -175,16 +178,16 @@ class Supervisor:
                 "client_shows": seen["client_shows"]}
 
     def op_reset(self, req: dict[str, Any]) -> dict[str, Any]:
-        fault = self.record.get("fault")
-        old, self.lab = self.lab, None
+        """Back to the state right after the break (the lab contract's snapshot), or to the
+        healthy lab when nothing was broken; shell sessions start afresh."""
+        assert self.lab is not None
+        target = self.broken if self.record.get("fault") else self.healthy
+        assert target is not None
         self.shells.clear()
-        if old is not None:
-            old.close()
-        self.lab = self.build_lab()
-        steps = self.inject(fault["id"]) if fault else []
+        self.lab.restore(target)
         check_lab(self.lab, self.baseline)  # the client's failed attempt, as after the break
         self.labdir.log_command({"kind": "reset"})
-        return {"steps": steps, "fault": bool(fault)}
+        return {"snapshot": target.describe(), "fault": bool(self.record.get("fault"))}
 
     # -- what students do ----------------------------------------------------------------------
 
@@ -282,8 +285,14 @@ class Supervisor:
                     log.debug("bad control message: %s", exc)
                     continue
                 reply = self.handle(req)
-                with contextlib.suppress(OSError):
+                try:
                     control.send_message(conn, reply)
+                except (TypeError, ValueError) as exc:  # a reply that is not JSON: say so
+                    log.exception("reply to %s not sendable", req.get("op"))
+                    with contextlib.suppress(OSError):
+                        control.send_message(conn, {"ok": False, "error": f"internal: {exc}"})
+                except OSError:
+                    pass  # the command went away; the lab stays up
 
     def _still_ours(self) -> bool:
         try:

@@ -172,3 +172,20 @@ def test_down_after_kill_9_of_the_supervisor(trainer: Trainer, backend: str) -> 
     assert not trainer.labdir("k").exists()
     if backend == "netns":
         assert not (before & set(list_netns("rdplab-")))
+
+
+def test_down_all_removes_dead_labs_and_leaves_running_ones(trainer: Trainer) -> None:
+    for name in ("alive", "dead"):
+        assert trainer.run("up", "--backend", "loopback", "--name", name).returncode == 0
+    pid = trainer.record("dead")["supervisor"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    swept = trainer.run("down", "--all", "--keep-live")
+    assert swept.returncode == 0, swept.stderr
+    assert "left running: lab alive" in swept.stdout
+    assert not trainer.labdir("dead").exists() and trainer.labdir("alive").exists()
+    assert trainer.run("check", "--name", "alive").returncode == 0
+    forced = trainer.run("down", "--all", "--force", "--keep-live")
+    assert forced.returncode == 0 and not trainer.labdir("alive").exists()
