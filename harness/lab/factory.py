@@ -32,7 +32,7 @@ def build_node(spec: LabSpec, role: str, lab_dir: Path, os_profile: str | None =
         node.name, role, lab_dir, os_profile=os_profile or node.os, domain=spec.domain,  # type: ignore[arg-type]
         dns_domain=spec.dns_domain, users=dict(spec.users), addresses=[ADDRESSES[role]],
         installed_updates=list(node.updates) if os_profile is None else [],
-        seed=spec.seed + _ROLE_ORDER.index(role),
+        seed=spec.seed + _ROLE_ORDER.index(role), rdp_certificate_issuer=node.rdp_certificate,
     )
 
 
