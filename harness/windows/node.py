@@ -404,7 +404,7 @@ class WindowsNode:
     def client_socket_error(self, address: str, port: int) -> OSError | None:
         """What the RDP client's connect() fails with on this machine before any packet leaves:
         WSAEINVAL with a corrupt Winsock catalog, WSAEACCES when the firewall blocks mstsc.exe
-        outbound (rdp-facts §11); None when the connect may go ahead."""
+        outbound (rdp-facts §15); None when the connect may go ahead."""
         import errno
 
         with self.lock:
