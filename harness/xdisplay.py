@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
+
+from .lifetime import child_dies_with_us
 
 
 class XvfbError(RuntimeError):
@@ -30,6 +33,10 @@ class Xvfb:
             [exe, "-displayfd", str(write_fd), "-screen", "0", f"{self.width}x{self.height}x24",
              "-nolisten", "tcp", "-noreset"],
             pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Xvfb ends with the process that started it, even after kill -9 or a worker's
+            # os._exit (which skips atexit): one per matrix worker was left running.
+            preexec_fn=child_dies_with_us
+            if threading.current_thread() is threading.main_thread() else None,
         )
         os.close(write_fd)
         deadline = time.monotonic() + self.timeout

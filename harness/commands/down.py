@@ -1,7 +1,8 @@
 """`rdplab down`: stop and remove a lab started with `rdplab up` (`--name`, `--dir`), also after
 its supervisor was killed; `--all` removes every lab of this user whose supervisor is gone
 (running ones too with `--force`) and whatever interrupted matrix labs left behind (namespaces,
-veths, nft tables, processes, temporary folders), from their state files."""
+veths, nft tables, processes, temporary folders, orphaned workers), from their state files;
+a matrix lab whose process still runs is left alone unless `--force`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="every lab of this user whose supervisor is gone, and every state file")
     p.add_argument("--force", action="store_true", help="with --all: running labs too")
     p.add_argument("--keep-live", action="store_true",
-                   help="with --all: leave matrix labs whose process is still running")
+                   help=argparse.SUPPRESS)  # the default now; kept so old scripts still run
     p.set_defaults(handler=run)
 
 
@@ -54,7 +55,12 @@ def _run(args: argparse.Namespace) -> int:
             continue
         with labdir.locked():
             removed += remove(labdir)
-    removed += down_all(include_live=not args.keep_live)
+    from ..net.cleanup import live_labs
+
+    if not args.force:
+        for lab_id in live_labs():
+            print(f"left running: matrix lab {lab_id} (its process runs; use --force)")
+    removed += down_all(include_live=args.force)
     for item in removed:
         print(f"removed {item}")
     if not removed:

@@ -21,6 +21,7 @@ class NodeSpec:
     name: str
     os: str
     updates: tuple[str, ...] = ()
+    rdp_certificate: str = "lab-ca"  # lab-ca | self-signed (TermService's own)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ def _load_lab(path: Path) -> LabSpec:
         except ProfileError as exc:
             raise doc.error(("code_profiles", i), str(exc)) from None
     nodes = {
-        role: NodeSpec(role, spec["name"], spec["os"], tuple(spec.get("updates", [])))
+        role: NodeSpec(role, spec["name"], spec["os"], tuple(spec.get("updates", [])),
+                       spec.get("rdp_certificate", "lab-ca"))
         for role, spec in data["nodes"].items()
     }
     from ..windows.os_profiles import load_profile as load_os

@@ -4,6 +4,9 @@ may create namespaces, loopback otherwise)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,7 +32,7 @@ def build_node(spec: LabSpec, role: str, lab_dir: Path, os_profile: str | None =
         node.name, role, lab_dir, os_profile=os_profile or node.os, domain=spec.domain,  # type: ignore[arg-type]
         dns_domain=spec.dns_domain, users=dict(spec.users), addresses=[ADDRESSES[role]],
         installed_updates=list(node.updates) if os_profile is None else [],
-        seed=spec.seed + _ROLE_ORDER.index(role),
+        seed=spec.seed + _ROLE_ORDER.index(role), rdp_certificate_issuer=node.rdp_certificate,
     )
 
 
@@ -117,7 +120,8 @@ class LabHandle:
     def __init__(self, spec: LabSpec, backend: str = "auto", *, workdir: Path | None = None,
                  nodes: dict[str, WindowsNode] | None = None) -> None:
         self._own_dir = workdir is None
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"rdplab-{spec.name}-"))
+        self._state = None
+        self.workdir = workdir or self._make_workdir(spec.name)
         try:
             nodes = nodes if nodes is not None else build_nodes(spec, self.workdir)
             self.lab = backend_class(backend)(spec, self.workdir, nodes)
@@ -125,9 +129,36 @@ class LabHandle:
             self._cleanup_dir()
             raise
 
+    def _make_workdir(self, name: str) -> Path:
+        """A private work directory (it will hold the lab CA's key), recorded in a state file
+        before it exists, so that `rdplab down --all` removes it after a SIGINT or kill -9 at
+        any moment; without a writable state directory it is only removed on close."""
+        from ..net.signals import signals_deferred
+        from ..net.state import LabState, default_state_dir
+
+        path = Path(tempfile.gettempdir()) / f"rdplab-{name}-{secrets.token_hex(6)}"
+        with signals_deferred():
+            with contextlib.suppress(OSError):
+                self._state = LabState.new(default_state_dir(),
+                                           f"rdplab-workdir-{os.getpid()}-{path.name}")
+                self._state.add({"kind": "tempdir", "path": str(path)})
+            try:
+                path.mkdir(mode=0o700)
+            except BaseException:
+                self._forget_state()
+                raise
+        return path
+
+    def _forget_state(self) -> None:
+        if self._state is not None:
+            self._state.remove()
+            self._state = None
+
     def _cleanup_dir(self) -> None:
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            if not self.workdir.exists():
+                self._forget_state()
 
     def __enter__(self) -> LabBackend:
         try:

@@ -130,8 +130,9 @@ class NetnsLab(Lab):
             self._firewall = {role: {} for role in topology.endpoints()}
             try:
                 # The DC's KDC in its own namespace, on Kerberos' port, recorded in the lab's state.
-                self.start_domain(address=ADDRESSES["dc"], port=88,
-                                  prefix=ns_exec_argv(net.ns("dc"), []), state=net.state)
+                if self.spec.has_domain_controller:  # only such a lab has a dc namespace
+                    self.start_domain(address=ADDRESSES["dc"], port=88,
+                                      prefix=ns_exec_argv(net.ns("dc"), []), state=net.state)
                 self.sync()
             except BaseException:
                 self.close()

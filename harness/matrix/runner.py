@@ -18,6 +18,7 @@ from typing import Any
 
 from ..lab import registry
 from ..lab.definition import load_lab
+from ..lifetime import die_with_parent
 from ..pki import KeyPool
 from ..scenario.catalog import Catalog
 from .cell import CellOptions, CellResult, run_fault
@@ -84,6 +85,7 @@ class MatrixResult:
 
 
 def _init_worker() -> None:
+    die_with_parent()  # a kill -9 of `rdplab matrix` ends its workers (and their labs)
     KeyPool._active = KeyPool(6)
 
 

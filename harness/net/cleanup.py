@@ -134,6 +134,19 @@ def down_state(path: Path, *, scan_processes: bool = True) -> list[str]:
     return removed
 
 
+def live_labs(state_dir: str | Path | None = None) -> list[str]:
+    """Ids of the labs whose owner still runs (what `down --all` leaves without --force)."""
+    out = []
+    for path in state_files(Path(state_dir) if state_dir is not None else None):
+        try:
+            state = LabState.load(path)
+        except (ValueError, OSError):
+            continue
+        if state.owner_alive():
+            out.append(state.lab_id)
+    return out
+
+
 def down_all(state_dir: str | Path | None = None, *, include_live: bool = True) -> list[str]:
     """Remove everything every lab in state_dir (default $RDPLAB_STATE_DIR or /run/rdplab) left:
     processes, namespaces, veths, nft tables, qdiscs, /etc/netns entries, temp dirs, state files.
@@ -148,6 +161,9 @@ def down_all(state_dir: str | Path | None = None, *, include_live: bool = True) 
             continue
         if not include_live and state.owner_alive():
             continue
+        orphan = state.orphaned_owner()
+        if orphan is not None:  # a matrix worker outliving its matrix: end it first
+            removed += [f"orphaned worker {d}" for d in _kill([orphan])]
         removed += teardown(state.resources, scan_processes=True)
         state.remove()
         removed.append(f"state file {path}")

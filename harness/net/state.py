@@ -53,11 +53,17 @@ class LabState:
     @classmethod
     def new(cls, state_dir: Path, lab_id: str) -> LabState:
         """A fresh state owned by this process (written immediately)."""
+        from ..lifetime import parent_pid
+
         pid = os.getpid()
+        owner: dict[str, Any] = {"pid": pid, "start": process_start(pid)}
+        parent = parent_pid()
+        if parent is not None:  # a matrix worker: its lab is orphaned when the parent is gone
+            owner["parent"] = {"pid": parent, "start": process_start(parent)}
         data = {
             "version": 1,
             "lab": lab_id,
-            "owner": {"pid": pid, "start": process_start(pid)},
+            "owner": owner,
             "created": time.time(),
             "resources": [],
         }
@@ -82,9 +88,23 @@ class LabState:
         return list(self.data["resources"])
 
     def owner_alive(self) -> bool:
-        """Whether the process that created the lab still runs."""
+        """Whether the process that created the lab still runs (and, for a matrix worker, the
+        matrix that started it: a worker whose parent is gone is an orphan, not an owner)."""
         owner = self.data.get("owner") or {}
-        return bool(owner.get("pid")) and process_alive(int(owner["pid"]), owner.get("start"))
+        if not (owner.get("pid") and process_alive(int(owner["pid"]), owner.get("start"))):
+            return False
+        parent = owner.get("parent")
+        return not parent or process_alive(int(parent["pid"]), parent.get("start"))
+
+    def orphaned_owner(self) -> tuple[int, int | None] | None:
+        """(pid, start) of an owner that still runs although its parent is gone."""
+        owner = self.data.get("owner") or {}
+        parent = owner.get("parent")
+        if (parent and owner.get("pid")
+                and process_alive(int(owner["pid"]), owner.get("start"))
+                and not process_alive(int(parent["pid"]), parent.get("start"))):
+            return int(owner["pid"]), owner.get("start")
+        return None
 
     def add(self, *resources: Resource) -> None:
         """Record resources (call before creating them)."""

@@ -11,11 +11,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from .journal import ActionJournal
-from .labca import RDP_CERT_DAYS, LabCA, new_key
+from .labca import RDP_CERT_DAYS, LabCA, new_key, termservice_self_signed
 from .machinekeys import MachineKeys
 
 RDP_STORE = "Remote Desktop"
 STORES = (RDP_STORE, "My", "Root")
+RDP_ISSUER_LAB_CA = "lab-ca"
+RDP_ISSUER_SELF = "self-signed"
+RDP_ISSUERS = (RDP_ISSUER_LAB_CA, RDP_ISSUER_SELF)
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,15 @@ class CertStore:
     """Cert:\\LocalMachine\\<store>; issuing goes through the lab CA and MachineKeys."""
 
     def __init__(self, ca: LabCA, machinekeys: MachineKeys, clock: Callable[[], dt.datetime],
-                 fqdn: str, names: list[str], journal: ActionJournal | None = None) -> None:
+                 fqdn: str, names: list[str], journal: ActionJournal | None = None, *,
+                 rdp_issuer: str = RDP_ISSUER_LAB_CA) -> None:
+        if rdp_issuer not in RDP_ISSUERS:
+            raise ValueError(f"rdp_issuer must be one of {RDP_ISSUERS}, not {rdp_issuer!r}")
         self.ca, self.machinekeys, self.clock = ca, machinekeys, clock
         self.fqdn, self.names = fqdn, names
+        # Who issues the RDP listener's certificate: the lab CA (deployed by the lab, as an
+        # enterprise deploys one from its CA) or TermService itself (self-signed, its default).
+        self.rdp_issuer = rdp_issuer
         self.journal = journal if journal is not None else ActionJournal()
         self.stores: dict[str, list[StoredCert]] = {name: [] for name in STORES}
 
@@ -95,7 +104,10 @@ class CertStore:
 
     def _issue(self, key_name: str, key: Any, not_before: dt.datetime,
                not_after: dt.datetime) -> StoredCert:
-        cert = self.ca.issue(key.public_key(), self.fqdn, self.names, not_before, not_after)
+        if self.rdp_issuer == RDP_ISSUER_SELF:
+            cert = termservice_self_signed(key, self.fqdn, not_before, not_after)
+        else:
+            cert = self.ca.issue(key.public_key(), self.fqdn, self.names, not_before, not_after)
         return StoredCert(cert, key_name)
 
     def issue_rdp_certificate(self, account: str = "SYSTEM") -> StoredCert:

@@ -127,3 +127,21 @@ def self_signed(key: rsa.RSAPrivateKey, fqdn: str, names: list[str], not_before:
                                      False), critical=False)
         .sign(key, hashes.SHA256())
     )
+
+
+def termservice_self_signed(key: rsa.RSAPrivateKey, fqdn: str, not_before: dt.datetime,
+                            not_after: dt.datetime) -> x509.Certificate:
+    """The certificate TermService makes for itself when it has none: subject and issuer
+    CN=<the machine's FQDN>, no subjectAltName, Server Authentication only, six months
+    (event 1056 names it by the FQDN; rdp-facts §10.1)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, fqdn)])
+    return (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(not_before.replace(microsecond=0))
+        .not_valid_after(not_after.replace(microsecond=0))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.KeyUsage(False, False, True, True, False, False, False, False,
+                                     False), critical=False)
+        .sign(key, hashes.SHA256())
+    )

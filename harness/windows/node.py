@@ -18,7 +18,7 @@ from harness.rdp.server_config import neg_rsp_flags_for_build
 
 from . import derive
 from .acl import AclTable, ace
-from .certstore import CertStore, StoredCert
+from .certstore import RDP_ISSUER_LAB_CA, CertStore, StoredCert
 from .eventlog import EventLog
 from .filesystem import WinFs
 from .firewall import Firewall, FirewallRule, Verdict
@@ -76,7 +76,8 @@ class WindowsNode:
     def __init__(self, name: str, role: Role, lab_dir: Path, *, os_profile: str | None = None,
                  fqdn: str | None = None, domain: str = "LAB", dns_domain: str = "lab.test",
                  users: dict[str, str] | None = None, addresses: list[str] | None = None,
-                 installed_updates: list[str] | None = None, seed: int | None = None) -> None:
+                 installed_updates: list[str] | None = None, seed: int | None = None,
+                 rdp_certificate_issuer: str = RDP_ISSUER_LAB_CA) -> None:
         if role not in DEFAULT_PROFILE:
             raise ValueError(f"role must be client, host, gateway or dc, not {role!r}")
         self.name, self.role = name, role
@@ -107,7 +108,8 @@ class WindowsNode:
         self.machinekeys.ensure_folder()
         self.ca = LabCA.load_or_create(Path(lab_dir))
         self.certstore = CertStore(self.ca, self.machinekeys, self.now, self.fqdn,
-                                   [self.fqdn, self.computer_name.lower()], self.journal)
+                                   [self.fqdn, self.computer_name.lower()], self.journal,
+                                   rdp_issuer=rdp_certificate_issuer)
         self.firewall = Firewall(self.journal)
         for rule in self.profile.firewall_rules:
             self.firewall.add_rule(FirewallRule(
@@ -402,7 +404,7 @@ class WindowsNode:
     def client_socket_error(self, address: str, port: int) -> OSError | None:
         """What the RDP client's connect() fails with on this machine before any packet leaves:
         WSAEINVAL with a corrupt Winsock catalog, WSAEACCES when the firewall blocks mstsc.exe
-        outbound (rdp-facts §11); None when the connect may go ahead."""
+        outbound (rdp-facts §15); None when the connect may go ahead."""
         import errno
 
         with self.lock:

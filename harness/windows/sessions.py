@@ -4,7 +4,7 @@ A stuck session: the user's earlier session hung in the Disconnected state (its 
 shell stopped answering). Reconnecting, the user is attached to it again (one session per user,
 the Windows Server default fSingleSessionPerUser = 1) and the desktop never draws: logon
 succeeds and no graphics follow. `logoff <id>`, `reset session <id>` (rwinsta) or a reboot end it;
-restarting TermService alone does not end a session's processes [open] (rdp-facts §11).
+restarting TermService alone does not end a session's processes [open] (rdp-facts §15).
 """
 
 from __future__ import annotations

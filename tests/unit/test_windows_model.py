@@ -385,3 +385,33 @@ def test_fault_actions_are_checked(host: WindowsNode) -> None:
             "set_clock_offset", "set_incomplete_connections"} <= set(ACTIONS)
     inject(host, "set_registry", {"path": TS_POLICY, "name": "fDenyTSConnections", "value": 1})
     assert not host.is_listening()
+
+
+def test_termservice_self_signed_certificate_when_the_model_says_so(lab: Path,
+                                                                    host: WindowsNode) -> None:
+    """TermService's own certificate (no lab CA deployment): CN and issuer the FQDN, no SAN,
+    Server Authentication; a client trusting only the lab CA now gets a certificate problem,
+    with the same name check as before."""
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from harness.rdp.certverify import verify_certificate
+
+    own = WindowsNode("rdhost3", "host", lab, rdp_certificate_issuer="self-signed")
+    cert = x509.load_pem_x509_certificate(own.host_policy().load_credential().cert_pem)
+    assert cert.subject == cert.issuer and cert.subject.rfc4514_string() == "CN=rdhost3.lab.test"
+    cert.public_key().verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(),
+                             cert.signature_hash_algorithm)
+    with pytest.raises(x509.ExtensionNotFound):
+        cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    now = dt.datetime.now(dt.UTC)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    report = verify_certificate(der, trust_anchors=[own.ca.cert], target_name="rdhost3.lab.test",
+                                now=now)
+    assert report.problems and not any("name" in p.message.lower() for p in report.problems)
+    lab_issued = served_cert(host).public_bytes(serialization.Encoding.DER)
+    assert not verify_certificate(lab_issued, trust_anchors=[host.ca.cert],
+                                  target_name="rdhost.lab.test", now=now).problems
+    with pytest.raises(ValueError):
+        WindowsNode("rdhost4", "host", lab, rdp_certificate_issuer="someone")
