@@ -113,11 +113,11 @@ def test_wrong_password_is_refused_by_the_kdc(lab) -> None:
 def test_clock_skew_cell_on_the_domain_lab() -> None:
     """The matrix cell: reproduced through the KDC, fixed by resync-clock."""
     opts = CellOptions(lab="domain", backend="loopback")
-    fixed = run_cell(opts, "clock-skew", "resync-clock")
+    fixed = run_cell(opts, "clock-skew@3h", "resync-clock")
     assert fixed.symptoms["mstsc-win11"] == "credssp/time_skew"
     assert fixed.codes["mstsc-win11"]["message"].endswith("0x80090324)")
     assert fixed.outcome == "fixed", fixed.reason
-    not_fixed = run_cell(opts, "clock-skew", "disable-nla")
+    not_fixed = run_cell(opts, "clock-skew@3h", "disable-nla")
     assert not_fixed.outcome == "not-fixed"
 
 

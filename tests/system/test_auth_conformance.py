@@ -26,12 +26,6 @@ from harness.pki import KeyPair
 from harness.rdp import kerberos
 from tests.helpers import PASSWORD, USER, policy_for, running_host
 
-# aardwolf 0.2.16's client Synchronize PDU says totalLength 28 in a 22-byte Send Data
-# (1c00 1700 eb03 ea030100 00 02 1c00 1f 00 0000 0100 eb03); Windows logs it on, the host's
-# share parser (rdp/share.py decode_share_pdus) refuses it: issue 9 item 4, the `core` part.
-SESSION_PENDING = ("host: a share PDU whose totalLength overstates the Send Data "
-                   "(aardwolf's Synchronize), issue 9 item 4")
-
 AARDWOLF_CLIENT = """
 import asyncio, json, sys
 from aardwolf.commons.factory import RDPConnectionFactory
@@ -77,7 +71,6 @@ def test_aardwolf_logs_on_with_spnego_ntlm(host_pair: KeyPair) -> None:
         assert host.stats.logons == ["spnego/ntlm"], host.stats
 
 
-@pytest.mark.xfail(strict=True, reason=SESSION_PENDING)
 def test_aardwolf_session_has_screen_data(host_pair: KeyPair) -> None:
     with running_host(policy_for(host_pair)) as (host, _):
         result = _aardwolf(host.address[1])
