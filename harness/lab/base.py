@@ -43,7 +43,7 @@ from ..rdp import events as ev
 from ..rdp.x224 import Protocol
 from ..windows.gateway import HTTPS_PORT
 from ..windows.node import WindowsNode
-from .contract import ClientEndpoint, LabBackend, LabSnapshot
+from .contract import ClientEndpoint, DomainController, LabBackend, LabSnapshot
 from .definition import LabSpec
 from .kdc import Kdc
 
@@ -265,6 +265,13 @@ class Lab(LabBackend):
         kdc, self.kdc = self.kdc, None
         if kdc is not None:
             kdc.stop()
+
+    def domain_controller(self) -> DomainController | None:
+        kdc = self.kdc
+        if kdc is None or kdc.dir is None or kdc.port is None:
+            return None
+        return DomainController(kdc.realm, kdc.krb5_conf, kdc.address, kdc.port,
+                                kdc.dir / "kdc.log")
 
     def kerberos_client(self) -> KerberosClient | None:
         """The client machine's Kerberos (its clock, the DC's KDC), None outside a domain."""
