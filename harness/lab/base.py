@@ -43,7 +43,7 @@ from ..rdp import events as ev
 from ..rdp.x224 import Protocol
 from ..windows.gateway import HTTPS_PORT
 from ..windows.node import WindowsNode
-from .contract import ClientEndpoint, LabBackend, LabSnapshot
+from .contract import ClientEndpoint, DomainController, LabBackend, LabSnapshot
 from .definition import LabSpec
 from .kdc import Kdc
 
@@ -266,6 +266,13 @@ class Lab(LabBackend):
         if kdc is not None:
             kdc.stop()
 
+    def domain_controller(self) -> DomainController | None:
+        kdc = self.kdc
+        if kdc is None or kdc.dir is None or kdc.port is None:
+            return None
+        return DomainController(kdc.realm, kdc.krb5_conf, kdc.address, kdc.port,
+                                kdc.dir / "kdc.log")
+
     def kerberos_client(self) -> KerberosClient | None:
         """The client machine's Kerberos (its clock, the DC's KDC), None outside a domain."""
         if self.kdc is None:
@@ -333,18 +340,12 @@ class Lab(LabBackend):
                 allow_encryption_oracle=settings.allow_encryption_oracle,
             )
 
-        def resolve(name: str) -> str:
-            address = settings.resolve(name)
-            if address is None:
-                raise socket.gaierror(socket.EAI_NONAME, f"{name}: no such host")
-            return address
-
         user, password = self.spec.user
         target = ProbeTarget(settings.connection_target or self.host.fqdn, RDP_PORT, user,
                              password, self.spec.domain)
         options = ProbeOptions(effective, trust_pem=settings.trusted_ca_pem,
                                clock_offset=settings.clock_offset, connect=self.client_connect,
-                               resolve=resolve, usable_window=usable_window,
+                               resolve=settings.resolve_or_raise, usable_window=usable_window,
                                overall_timeout=overall_timeout, kerberos=self.kerberos_client())
         if settings.gateway:
             from ..gateway.probe_support import gateway_connector
@@ -352,7 +353,8 @@ class Lab(LabBackend):
             # Through the RD Gateway: the client resolves and reaches the gateway, and hands
             # the computer name, unresolved, to the gateway (which resolves it itself).
             options.connect = gateway_connector(f"https://{settings.gateway}", target, options,
-                                                connect=self.client_connect, resolve=resolve)
+                                                connect=self.client_connect,
+                                                resolve=settings.resolve_or_raise)
             options.resolve = None
         return target, options
 

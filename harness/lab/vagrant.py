@@ -40,6 +40,7 @@ from ..probe.profiles import ClientProfile
 from ..probe.runner import ProbeOptions, ProbeTarget
 from ..pwsh.remediation import (
     TARGETS,
+    NodeRef,
     Remediation,
     RemediationError,
     load_remediation,
@@ -826,14 +827,9 @@ class VagrantLab(Lab):
             # with the pinned certificates (same call as Lab.probe_setup).
             from ..gateway.probe_support import gateway_connector
 
-            def resolve(name: str) -> str:
-                address = settings.resolve(name)
-                if address is None:
-                    raise socket.gaierror(socket.EAI_NONAME, f"{name}: no such host")
-                return address
-
             options.connect = gateway_connector(f"https://{gateway}", target, options,
-                                                connect=self.connect, resolve=resolve)
+                                                connect=self.connect,
+                                                resolve=settings.resolve_or_raise)
         return target, options
 
     def apply_network_fault(self, action: str, args: dict[str, Any]) -> None:
@@ -933,14 +929,10 @@ class VagrantLab(Lab):
         """The sidecar's parameters from the real VMs (addresses) and the nodes (names)."""
         bound: dict[str, str] = {}
         for name, spec in remediation.parameters.items():
-            role, _, attr = spec.partition(".")
-            node = self.nodes.get(role)
-            if node is None:
-                continue
-            if attr == "address":
-                bound[name] = self.targets[role].address
-            else:
-                bound[name] = node.fqdn if attr == "fqdn" else node.computer_name
+            ref = NodeRef.parse(spec)
+            node = self.nodes.get(ref.role)
+            if node is not None:
+                bound[name] = ref.value(node, self.targets[ref.role].address)
         return bound
 
     def run_remediation(self, remediation: Remediation | Path,

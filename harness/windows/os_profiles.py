@@ -131,7 +131,3 @@ def load_profile(profile_id: str) -> OsProfile:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ProfileError(f"{path}: malformed OS profile: {exc!r}") from exc
-
-
-def available_profiles() -> list[str]:
-    return sorted(p.stem for p in DATA_DIR.glob("windows-*.yaml"))

@@ -80,8 +80,9 @@ def test_clock_skew_is_judged_by_the_kdc(lab) -> None:
     assert (result.failure.stage, result.failure.event) == ("credssp", "time_skew")
     assert "KRB_AP_ERR_SKEW" in result.failure.reason
     assert result.codes["mstsc-win11"]["message"].endswith("(Code: 0x80090324)")
-    log = (lab.kdc.dir / "kdc.log").read_text()
-    assert "Clock skew too great" in log  # the KDC itself refused
+    dc = lab.domain_controller()
+    assert dc is not None and (dc.realm, dc.kdc_address) == ("LAB.TEST", "127.0.0.1")
+    assert "Clock skew too great" in dc.kdc_log.read_text()  # the KDC itself refused
 
 
 def test_negotiate_falls_back_to_ntlm_by_address(lab) -> None:
@@ -153,6 +154,19 @@ def test_down_all_after_kill_9(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_preflight_names_what_a_domain_lab_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.errors import BackendUnavailable
+    from harness.lab import contract, kdc
+    from harness.lab.loopback import LoopbackLab
+
+    LoopbackLab.preflight(load_lab("domain"))  # everything is here
+    monkeypatch.setattr(kdc, "missing_tools", lambda: ["krb5kdc"])
+    with pytest.raises(BackendUnavailable, match="krb5-kdc"):
+        LoopbackLab.preflight(load_lab("domain"))
+    LoopbackLab.preflight(load_lab("direct"))  # no DC: nothing more needed
+    assert contract.domain_controller_unavailable() is not None
 
 
 def test_kdc_stop_removes_everything(tmp_path: Path) -> None:
