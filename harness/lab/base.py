@@ -43,6 +43,7 @@ from ..rdp.x224 import Protocol
 from ..windows.gateway import HTTPS_PORT
 from ..windows.node import WindowsNode
 from .contract import ClientEndpoint, DomainController, LabBackend, LabSnapshot
+from .definition import ADDRESSES as ADDRESSES  # re-exported: backends import it from here
 from .definition import LabSpec
 from .kdc import Kdc
 from .modelstate import FileTree, freeze
@@ -52,9 +53,6 @@ if TYPE_CHECKING:
     from ..pwsh.remediation import Remediation
     from ..pwsh.result import RemediationResult
 
-# Model addresses of the nodes, the same on every backend (the netns backend makes them real).
-ADDRESSES = {"client": "10.213.1.2", "host": "10.213.2.2", "gateway": "10.213.3.2",
-             "dc": "10.213.4.2"}
 RDP_PORT = 3389
 GATEWAY_PORT = HTTPS_PORT
 GATEWAY_IDLE_TIMEOUT = 15.0
