@@ -56,12 +56,37 @@ def _exchange() -> dict[str, list[bytes]]:
     return {"plain": plain, "raw": raw}
 
 
+def _spnego_tokens() -> list[bytes]:
+    """Every SPNEGO token of an NTLM logon (NegTokenInit, the NegTokenResps with mechListMICs),
+    and an offer listing Kerberos first."""
+    from harness.rdp import ntlm, spnego
+
+    acceptor = ntlm.NtlmAcceptor({USER: PASSWORD}, nb_domain="LAB", nb_computer="RDHOST",
+                                 dns_domain="lab.test", dns_computer="rdhost.lab.test")
+    def mech() -> spnego.NtlmMechanism:
+        return spnego.NtlmMechanism(ntlm.NtlmInitiator(USER, PASSWORD, "LAB"))
+
+    init = spnego.SpnegoInitiator([(spnego.NTLM_OID, mech)])
+    acc = spnego.SpnegoAcceptor([(spnego.NTLM_OID, lambda: spnego.NtlmMechanism(acceptor))])
+    tokens = [init.step(None) or b""]
+    while True:
+        tokens.append(acc.step(tokens[-1]) or b"")
+        nxt = init.step(tokens[-1])
+        if nxt is None:
+            break
+        tokens.append(nxt)
+    tokens.append(spnego.NegTokenInit((spnego.MS_KRB5_OID, spnego.KRB5_OID, spnego.NTLM_OID),
+                                      b"\x60\x03\x06\x01\x00").encode())
+    return tokens
+
+
 def seeds() -> dict[str, list[bytes]]:
     ex = _exchange()
     out: dict[str, list[bytes]] = {name: [] for name in (
         "ber", "tsrequest", "ntlm_challenge", "ntlm_authenticate", "x224", "mcs_gcc",
         "slow_path", "frames", "tsgu_packets", "http", "websocket", "pwsh", "yaml",
-        "host_config")}
+        "host_config", "spnego")}
+    out["spnego"] = _spnego_tokens()
     out["x224"] = [r for r in ex["raw"][:2] if r[:1] == b"\x03"]
     for data in ex["plain"]:
         if data[:1] == b"\x30":

@@ -14,7 +14,7 @@ from harness import safe_yaml
 from harness.host.config import HostConfigError, load_host_config
 from harness.pwsh.errors import PwshError
 from harness.pwsh.parser import parse as parse_pwsh
-from harness.rdp import ber, credssp, gcc, licensing, mcs, ntlm, tsgu, x224
+from harness.rdp import ber, credssp, gcc, licensing, mcs, ntlm, spnego, tsgu, x224
 from harness.rdp.errors import RdpError
 from harness.rdp.fastpath import FastPathOutputPdu
 from harness.rdp.info import ClientInfoPdu
@@ -53,6 +53,21 @@ def _ntlm_acceptor(data: bytes) -> None:
                                  dns_domain="lab.test", dns_computer="rdhost.lab.test")
     acceptor.step(initiator.step())
     acceptor.step(data)
+
+
+def _spnego(data: bytes) -> None:
+    """The SPNEGO token parser, then the host's SPNEGO acceptor on the token (first or later)."""
+    spnego.decode_token(data)
+    acceptor = ntlm.NtlmAcceptor({"alice": "Secret1!"}, nb_domain="LAB", nb_computer="RDHOST",
+                                 dns_domain="lab.test", dns_computer="rdhost.lab.test")
+    acc = spnego.SpnegoAcceptor([(spnego.NTLM_OID, lambda: spnego.NtlmMechanism(acceptor))])
+    with contextlib.suppress(RdpError):
+        acc.step(data)
+    init = spnego.SpnegoInitiator(
+        [(spnego.NTLM_OID,
+          lambda: spnego.NtlmMechanism(ntlm.NtlmInitiator("alice", "Secret1!", "LAB")))])
+    init.step(None)
+    init.step(data)
 
 
 def _x224(data: bytes) -> None:
@@ -131,6 +146,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("tsrequest", _tsrequest),
     Target("ntlm_challenge", _ntlm),
     Target("ntlm_authenticate", _ntlm_acceptor),
+    Target("spnego", _spnego),
     Target("x224", _x224),
     Target("mcs_gcc", _mcs),
     Target("slow_path", _slow_path),
