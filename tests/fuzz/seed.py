@@ -128,8 +128,33 @@ def seeds() -> dict[str, list[bytes]]:
                                                    .glob("*.ps1"))]
     out["yaml"] = [p.read_bytes() for p in sorted((ROOT / "labs").glob("*.yaml"))]
     out["yaml"] += [p.read_bytes() for p in sorted((ROOT / "scenarios").glob("*.yaml"))[:6]]
+    out["rdpsec"] = _rdpsec_seeds()
     out["host_config"] = [b"security_layer: 1\nuser_authentication: true\ntls_min: TLSv1.2\n"
                           b"users: {alice: Secret1!}\ncomputer_name: RDHOST\n"]
+    return out
+
+
+def _rdpsec_seeds() -> list[bytes]:
+    """Windows' proprietary certificate and X.509 chain (zeek's traces), a Security Exchange,
+    an encrypted PDU, and a License Request / License Error: the first byte picks the parser."""
+    from harness.rdp import rdpsec
+    from harness.rdp.gcc import ServerData
+    from harness.rdp.licensing import ERROR_ALERT, LICENSE_REQUEST, LicenseErrorMessage
+    from harness.rdp.mcs import ConnectResponse
+    from harness.rdp.x224 import decode_data
+    from tests.vectors.windows_traces import pdu
+
+    out = []
+    for trace, frame in (("rdp-proprietary-encryption", 15), ("rdp-x509", 13)):
+        data: ServerData = ConnectResponse.decode(decode_data(pdu(trace, frame).data)).server_data
+        assert data.security is not None
+        out.append(b"\x01" + (data.security.server_certificate or b""))
+    exchange = decode_data(pdu("rdp-proprietary-encryption", 32).data)[8:]  # after SDrq header
+    out.append(b"\x00" + exchange)
+    sender = rdpsec.RdpSecurity.create(bytes(32), bytes(range(32)), 2, server=True)
+    out.append(b"\x02" + sender.encrypt(0, b"a share PDU"))
+    out.append(b"\x03" + bytes([LICENSE_REQUEST]) + bytes(32) + bytes(12) + bytes(12))
+    out.append(b"\x03" + bytes([ERROR_ALERT]) + LicenseErrorMessage(7, 2).encode())
     return out
 
 
