@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ProfileError
+from ..rdp.events import STAGES
 from ..rdp.x224 import Protocol
 from ..scenario.schema import load_checked
 
@@ -188,3 +189,10 @@ def load_profile(name_or_path: str) -> ClientProfile:
 
 def profile_names() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def bounded(profile: ClientProfile, stage_timeout: float) -> ClientProfile:
+    """The profile with every stage timeout capped: a timeout is classified the same, sooner."""
+    stages = [stage for stage in STAGES if stage != "usable"]  # the core's list, not a copy
+    timeouts = {s: min(profile.timeout(s), stage_timeout) for s in stages}
+    return profile.with_overrides(timeouts={**profile.timeouts, **timeouts})

@@ -151,7 +151,7 @@ class ServerSession(SessionBase[ServerPhase]):
         message = (ServerMessageChannelData(channels.message_channel)
                    if channels.message_channel is not None else None)
         if self.encryption_level is not None:
-            self._offer = ServerOffer.choose(client.core, client.security, self.encryption_level)
+            self._offer = ServerOffer.choose(client.security, self.encryption_level)
         server = ServerData.create(
             ServerCoreData(client_requested_protocols=self.requested_protocols),
             ServerNetworkData(channels.io_channel, channels.static_channels),

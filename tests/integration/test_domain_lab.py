@@ -178,3 +178,31 @@ def test_kdc_stop_removes_everything(tmp_path: Path) -> None:
     assert not folder.exists() and not process_alive(pid, None)
     assert state_file is not None and not state_file.exists()
 
+
+
+@pytest.mark.parametrize("spnego_wrapped", [False, True])
+def test_hostile_kerberos_tokens_end_typed(lab, spnego_wrapped: bool) -> None:
+    """Garbage where an AP-REQ belongs (raw, as rdesktop sends it, or inside SPNEGO) is a
+    typed failure (a refusal with an errorCode, or a ParseError for a broken token), never a
+    crash."""
+    from harness.rdp import ntlm
+    from harness.rdp.credssp import CredSspFailure, CredSspServer, TSRequest
+    from harness.rdp.errors import ParseError, RdpError
+    from harness.rdp.kerberos import KerberosAcceptor
+    from harness.rdp.spnego import KRB5_OID, MS_KRB5_OID, NegTokenInit
+
+    keytab = lab.kdc.keytab(lab.host.fqdn)
+    for junk in (b"\x60\x0b\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02",
+                 b"\x60\x0d\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x01\x00",
+                 bytes.fromhex("6082ffff06092a864886f712010202") + b"\x00" * 40):
+        token = NegTokenInit((MS_KRB5_OID, KRB5_OID), junk).encode() if spnego_wrapped else junk
+        acceptor = ntlm.NtlmAcceptor({"alice": "x"}, nb_domain="LAB", nb_computer="RDHOST",
+                                     dns_domain="lab.test", dns_computer="rdhost.lab.test")
+        server = CredSspServer(acceptor, public_key=b"k",
+                               kerberos=lambda: KerberosAcceptor(keytab))
+        with pytest.raises(RdpError) as err:
+            server.receive(TSRequest(6, nego_tokens=[token]).encode())
+        if isinstance(err.value, CredSspFailure):
+            assert err.value.status is not None and server.pending_error_reply is not None
+        else:
+            assert isinstance(err.value, ParseError)
