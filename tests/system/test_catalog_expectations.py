@@ -13,6 +13,7 @@ import pytest
 from harness.matrix.cell import CellOptions
 from harness.matrix.runner import run_matrix
 from harness.net import netns_available
+from harness.net.state import STATE_ENV
 from harness.scenario.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,10 +21,12 @@ pytestmark = [pytest.mark.netns]
 
 
 @pytest.mark.parametrize("lab", ["default", "direct", "legacy"])
-def test_every_fault_shows_what_its_file_expects(lab: str) -> None:
+def test_every_fault_shows_what_its_file_expects(lab: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     ok, why = netns_available()
     if not ok:
         pytest.skip(f"network namespaces unavailable: {why}")
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))  # a `down --all` elsewhere spares it
     catalog, _ = load_catalog().for_lab(lab)
     catalog = catalog.select(None, ["flush-dns-cache"])
     opts = CellOptions(lab=str(REPO / "labs" / f"{lab}.yaml"), backend="netns")
