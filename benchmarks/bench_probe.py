@@ -253,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     if krb_s:
         print("probe (mstsc-win11, spnego/kerberos, real MIT KDC; kinit + kvno per connection):")
         print(f"  {ms(krb_s)}")
-        print(f"  credssp stage alone: {ms(krb_credssp)}")
+        print("  credssp stage of the trace (AP exchange, pubKeyAuth; kinit and kvno run as CredSSP"
+              f" starts, inside the tls stage's record): {ms(krb_credssp)}")
     if shadow_s:
         print("control: xfreerdp /auth-only against freerdp-shadow-cli (same measure):")
         print(f"  {ms(shadow_s)}")

@@ -7,8 +7,9 @@
         assert lab.probe().ok
 
 The pytest plugin (`harness.pytest_plugin`) hands these out as the `rdp_lab` and
-`rdp_lab_factory` fixtures. Everything goes through the lab's own interface (`Lab`): the same
-fault steps, script runner and probe a matrix cell uses, on any backend.
+`rdp_lab_factory` fixtures. Everything goes through the typed lab contract
+(`harness.lab.contract.LabBackend`): the same fault steps, script runner and probe a matrix cell
+uses, on any backend.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import yaml
 
 from .errors import NotEmulated
 from .lab import registry
-from .lab.base import Lab
+from .lab.contract import LabBackend
 from .lab.definition import LabSpec, load_lab
 from .lab.factory import LabHandle
 from .matrix.cell import bounded
@@ -55,7 +56,7 @@ class RdpLab:
         self.default_profile = profile
         self.settings = settings or ProbeSettings()
         self._handle = LabHandle(spec, registry.resolve(backend))
-        self.lab: Lab = self._handle.__enter__()
+        self.lab: LabBackend = self._handle.__enter__()
         self._scripts = itertools.count(1)
         self._closed = False
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README): installs what the tests need, then runs them.
 #   - Debian packages for the real peers (FreeRDP 2, Xvfb) and the kernel network tools, when root
-#   - this package with its test extras
+#   - a virtual environment (.venv, or $RDPLAB_VENV) with this package and its test extras:
+#     a fresh Debian 12 / Ubuntu 24.04 refuses pip on the system Python (PEP 668)
 # Extra arguments go to pytest, e.g. scripts/test.sh -k probe
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,11 +23,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
-echo "== installing rdplab with its test extras"
-python3 -m pip install -q --disable-pip-version-check -e '.[test,vagrant]'
+. scripts/venv.sh
+rdplab_venv "[test,vagrant]"
+export VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH"  # subprocesses find this rdplab and python
 
 echo "== ruff"
-python3 -m ruff check harness tests benchmarks
+"$VENV/bin/python" -m ruff check harness tests benchmarks
 
 echo "== pytest"
-python3 -m pytest -p no:cacheprovider -q -n 2 --dist loadgroup "$@"
+"$VENV/bin/python" -m pytest -p no:cacheprovider -q -n 2 --dist loadgroup "$@"

@@ -10,6 +10,10 @@ import contextvars
 import ipaddress
 import itertools
 import os
+import select
+import socket
+import struct
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,10 +46,29 @@ class Capture:
     def pcap(self) -> Path:
         return self.directory / f"{self.stem}.pcapng"
 
-    def flow(self, server: tuple[str, int]) -> TcpFlow:
-        flow = TcpFlow((CLIENT_ADDRESS, next(self.ports)), server)
+    relays: list[threading.Thread] = field(default_factory=list)
+
+    def flow(self, server: tuple[str, int], client: str = CLIENT_ADDRESS) -> TcpFlow:
+        flow = TcpFlow((client, next(self.ports)), server)
         self.flows.append(flow)
         return flow
+
+    def relay(self, real: socket.socket, server: tuple[str, int]) -> socket.socket:
+        """A TCP socket pair on loopback in front of `real`, pumped by a thread that records
+        both directions: for a transport whose bytes this process cannot see otherwise (an
+        ssl.SSLSocket to the RD Gateway). Resets and timeouts reach the client as before."""
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            near = socket.create_connection(listener.getsockname(), timeout=5)
+            far, _ = listener.accept()
+        near.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        near.settimeout(real.gettimeout())
+        flow = self.flow(server)
+        flow.connect(time.time())
+        pump = threading.Thread(target=_pump, args=(far, real, flow), daemon=True,
+                                name="rdplab-capture-relay")
+        pump.start()
+        self.relays.append(pump)
+        return near
 
     def write(self) -> dict[str, Any]:
         frames = [f for flow in self.flows for f in flow.frames]
@@ -95,14 +118,61 @@ def _model_address(address: str, default: str) -> str:
     return default if ip.is_loopback else str(ip)
 
 
+RELAY_LIMIT = 120.0  # seconds a relay may live (every probe stage is bounded far below)
+
+
+def _pump(far: socket.socket, real: socket.socket, flow: TcpFlow) -> None:
+    """Copy bytes between the client's end of the pair and the real connection, recording
+    them; end on either side's close (a reset is passed on as a reset)."""
+    deadline = time.monotonic() + RELAY_LIMIT
+    real.settimeout(None)
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([far, real], [], [], 0.5)
+            for sock in ready:
+                try:
+                    data = sock.recv(65536)
+                except ConnectionResetError:
+                    if sock is real:  # the gateway reset: so does the client's end
+                        far.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+                    return
+                if not data:
+                    flow.close(time.time(), by_client=sock is far)
+                    return
+                (real if sock is far else far).sendall(data)
+                flow.data(time.time(), sock is far, data)
+    except OSError:
+        return
+    finally:
+        far.close()
+        real.close()
+
+
+def capture_connect(connect: Any) -> Any:
+    """`connect(address, port, timeout)` whose connections are relayed and recorded while a
+    capture is active (the RD Gateway leg, on its model address and port 443)."""
+
+    def connect_recorded(address: str, port: int, timeout: float) -> Any:
+        sock = connect(address, port, timeout)
+        capture = _active.get()
+        if capture is None:
+            return sock
+        return capture.relay(sock, (_model_address(address, GATEWAY_ADDRESS), port))
+
+    return connect_recorded
+
+
 def wrap_stream(stream: Any, address: str, port: int, *, via_gateway: bool = False) -> Any:
-    """The probe's transport, recorded when a capture is active (host side: the model address
-    of the host, the port the client asked for, 3389)."""
+    """The probe's transport, recorded when a capture is active: host side on the model
+    address of the host and the port the client asked for (3389). Through an RD Gateway the
+    stream is the tunnel's payload, which the host receives from the gateway."""
     capture = _active.get()
     if capture is None:
         return stream
-    server = HOST_ADDRESS if via_gateway else _model_address(address, HOST_ADDRESS)
-    return RecordingStream(stream, capture.flow((server, port)))
+    if via_gateway:
+        return RecordingStream(stream, capture.flow((HOST_ADDRESS, port), GATEWAY_ADDRESS))
+    return RecordingStream(stream, capture.flow((_model_address(address, HOST_ADDRESS), port)))
 
 
 def keylog_path() -> str | None:
@@ -128,4 +198,6 @@ def probe_capture(directory: str | Path | None, label: str) -> Iterator[dict[str
         yield info
     finally:
         _active.reset(token)
+        for pump in capture.relays:
+            pump.join(timeout=2.0)
         info.update(capture.write())

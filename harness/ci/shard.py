@@ -1,13 +1,16 @@
 """Shards across machines: `--shard K/N` runs a deterministic, balanced share of the cells.
 
-Every runner computes the same plan from the same catalog (no coordination): cells sorted by
-expected cost (network faults wait out timeouts, so they cost about ten plain cells), then
-dealt greedily to the shard with the least cost so far (longest processing time first), ties
-broken by cell id. `rdplab merge` joins the parts into the document a single run gives.
+Every runner computes the same plan from the same catalog (no coordination). The units dealt
+out are runs of one fault's cells (a fault's cells share its reproduce stage in the snapshot
+lifecycle), cut so there are at least two units per shard; a unit costs its cells (a network
+fault's cell waits out timeouts: about ten plain cells) plus one reproduce. Units go, longest
+first, to the shard with the least cost so far; ties are broken by the unit's first cell.
+`rdplab merge` joins the parts into the document a single run gives.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 
@@ -33,16 +36,34 @@ def cell_cost(catalog: Catalog, pair: Pair) -> int:
     return SLOW_CELL_COST if catalog.faults[pair[0]].requires else 1
 
 
+def _units(catalog: Catalog, pairs: list[Pair], shards: int) -> list[list[Pair]]:
+    rows: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        rows.setdefault(pair[0], []).append(pair)
+    per_row = max(1, math.ceil(2 * shards / max(1, len(rows))))
+    units = []
+    for row in rows.values():
+        size = math.ceil(len(row) / per_row)
+        units += [row[i:i + size] for i in range(0, len(row), size)]
+    return units
+
+
+def unit_cost(catalog: Catalog, unit: list[Pair]) -> int:
+    return sum(cell_cost(catalog, p) for p in unit) + cell_cost(catalog, unit[0])
+
+
 def plan(catalog: Catalog, pairs: Iterable[Pair], shards: int) -> list[list[Pair]]:
     """The cells of each shard (in the catalog's order within a shard)."""
     pairs = list(pairs)
     order = {p: i for i, p in enumerate(pairs)}
     load = [0] * shards
     out: list[list[Pair]] = [[] for _ in range(shards)]
-    for pair in sorted(pairs, key=lambda p: (-cell_cost(catalog, p), p)):
+    units = sorted(_units(catalog, pairs, shards),
+                   key=lambda u: (-unit_cost(catalog, u), order[u[0]]))
+    for unit in units:
         target = min(range(shards), key=lambda s: (load[s], s))
-        out[target].append(pair)
-        load[target] += cell_cost(catalog, pair)
+        out[target] += unit
+        load[target] += unit_cost(catalog, unit)
     return [sorted(part, key=order.__getitem__) for part in out]
 
 

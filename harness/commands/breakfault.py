@@ -32,7 +32,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.hidden:
         print(f"lab {labdir.path.name}: broken (hidden fault)")
     else:
-        print(f"lab {labdir.path.name}: broken with {args.fault}")
+        print(f"lab {labdir.path.name}: broken with {reply['fault']}")
         for step in reply["steps"]:
             print(f"  {step}")
         print(f"  the lab's client now sees: {reply['client_shows']}")

@@ -37,8 +37,12 @@ def _run(args: argparse.Namespace) -> int:
     shows = fault.get("client_shows")
     validated = None
     if args.level == 3 and not entry.hints.get("fix"):
+        import sys
+
         from ..training.fixes import validated_fixes
 
+        print("computing which remediations fix it (the matrix row, in a fresh lab) ...",
+              file=sys.stderr, flush=True)
         validated = validated_fixes(record, fault["id"])
     print(f"hint {args.level}/3: {hint(entry, args.level, shows, validated)}")
     return 0

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from cryptography import x509
 
+from harness.capture.session import keylog_path
 from harness.rdp import tsgu
 from harness.rdp.errors import RdpError
 from harness.rdp.limits import MAX_HTTP_BODY, check_claim
@@ -172,10 +173,14 @@ def _context(
     if ssl_context is not None:
         return ssl_context
     if verify:
-        return ssl.create_default_context(cafile=cafile)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+        ctx = ssl.create_default_context(cafile=cafile)
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    keylog = keylog_path()  # a capture's key log (--pcap), or $SSLKEYLOGFILE
+    if keylog:
+        ctx.keylog_filename = keylog
     return ctx
 
 

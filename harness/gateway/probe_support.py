@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ..capture.session import capture_connect
 from .client import CertCheck, Connect, GatewayTunnel, Record, Transport, open_tunnel
 
 TRANSPORTS = ("http", "websocket", "auto")
@@ -136,12 +137,12 @@ def gateway_connector(
     if policy != "ignore" and trust.strip():
         check = certificate_check(trust, gw_host,
                                   float(getattr(options, "clock_offset", 0.0) or 0.0))
-    gw_connect = connect
+    gw_connect = capture_connect(connect) if connect is not None else None
     if resolve is not None:
         base = connect or (lambda a, p, t: socket.create_connection((a, p), timeout=t))
 
         def gw_connect(name: str, port: int, timeout: float) -> socket.socket:
-            return base(resolve(name), port, timeout)
+            return capture_connect(base)(resolve(name), port, timeout)
 
     return GatewayConnector(
         gw_host, gw_port, username=user or target.username, password=target.password,

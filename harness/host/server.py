@@ -4,7 +4,7 @@ The policy is read from its source at every accepted connection. A connection th
 garbage or stalls is closed with its reason logged; the others are unaffected. Each connection
 runs in its own thread with an idle timeout, so nothing waits forever.
 
-Hostile clients (rdp-facts §11): up to the policy's MaxOutstandingConnections incomplete
+Hostile clients (rdp-facts §16): up to the policy's MaxOutstandingConnections incomplete
 (not yet activated) connections are held at once, the one over it is reset with event 1006; a
 connection must send its first PDU within FIRST_PDU_TIMEOUT (MS-RDPEPS 3.1.2's 10-second timer)
 and be activated within the handshake timeout, however it trickles; what one connection may

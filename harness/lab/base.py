@@ -19,7 +19,6 @@ certificates) and bring them back, and sync() then makes the network follow.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import errno
 import ipaddress
@@ -43,18 +42,17 @@ from ..rdp import events as ev
 from ..rdp.x224 import Protocol
 from ..windows.gateway import HTTPS_PORT
 from ..windows.node import WindowsNode
-from .contract import ClientEndpoint, LabBackend, LabSnapshot
+from .contract import ClientEndpoint, DomainController, LabBackend, LabSnapshot
+from .definition import ADDRESSES as ADDRESSES  # re-exported: backends import it from here
 from .definition import LabSpec
 from .kdc import Kdc
+from .modelstate import FileTree, freeze
 
 if TYPE_CHECKING:
     from ..gateway.server import GatewayServer
     from ..pwsh.remediation import Remediation
     from ..pwsh.result import RemediationResult
 
-# Model addresses of the nodes, the same on every backend (the netns backend makes them real).
-ADDRESSES = {"client": "10.213.1.2", "host": "10.213.2.2", "gateway": "10.213.3.2",
-             "dc": "10.213.4.2"}
 RDP_PORT = 3389
 GATEWAY_PORT = HTTPS_PORT
 GATEWAY_IDLE_TIMEOUT = 15.0
@@ -266,6 +264,13 @@ class Lab(LabBackend):
         if kdc is not None:
             kdc.stop()
 
+    def domain_controller(self) -> DomainController | None:
+        kdc = self.kdc
+        if kdc is None or kdc.dir is None or kdc.port is None:
+            return None
+        return DomainController(kdc.realm, kdc.krb5_conf, kdc.address, kdc.port,
+                                kdc.dir / "kdc.log")
+
     def kerberos_client(self) -> KerberosClient | None:
         """The client machine's Kerberos (its clock, the DC's KDC), None outside a domain."""
         if self.kdc is None:
@@ -289,8 +294,8 @@ class Lab(LabBackend):
     def snapshot(self, name: str) -> LabSnapshot:
         """The model now: a private copy of every node, and every file under the work directory
         (the nodes' C: drives, the lab CA); backends add what they derive outside the model."""
-        state = {"nodes": copy.deepcopy(self.nodes),
-                 "files": _read_tree(self.workdir, self._service_dirs()),
+        state = {"nodes": freeze(self.nodes),
+                 "files": FileTree(self.workdir, self._service_dirs()),
                  "counters": (self.host_connections, self.gateway_connections)}
         return LabSnapshot(name, self.backend, state,
                            dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))
@@ -307,8 +312,8 @@ class Lab(LabBackend):
         if snapshot.backend != self.backend:
             raise ValueError(f"a {snapshot.backend} snapshot cannot restore a {self.backend} lab")
         state = snapshot.state
-        _write_tree(self.workdir, state["files"], self._service_dirs())
-        fresh = copy.deepcopy(state["nodes"])
+        state["files"].restore()
+        fresh = state["nodes"].thaw()
         self.nodes.clear()
         self.nodes.update(fresh)
         self.host_connections, self.gateway_connections = state["counters"]
@@ -333,18 +338,12 @@ class Lab(LabBackend):
                 allow_encryption_oracle=settings.allow_encryption_oracle,
             )
 
-        def resolve(name: str) -> str:
-            address = settings.resolve(name)
-            if address is None:
-                raise socket.gaierror(socket.EAI_NONAME, f"{name}: no such host")
-            return address
-
         user, password = self.spec.user
         target = ProbeTarget(settings.connection_target or self.host.fqdn, RDP_PORT, user,
                              password, self.spec.domain)
         options = ProbeOptions(effective, trust_pem=settings.trusted_ca_pem,
                                clock_offset=settings.clock_offset, connect=self.client_connect,
-                               resolve=resolve, usable_window=usable_window,
+                               resolve=settings.resolve_or_raise, usable_window=usable_window,
                                overall_timeout=overall_timeout, kerberos=self.kerberos_client())
         if settings.gateway:
             from ..gateway.probe_support import gateway_connector
@@ -352,7 +351,8 @@ class Lab(LabBackend):
             # Through the RD Gateway: the client resolves and reaches the gateway, and hands
             # the computer name, unresolved, to the gateway (which resolves it itself).
             options.connect = gateway_connector(f"https://{settings.gateway}", target, options,
-                                                connect=self.client_connect, resolve=resolve)
+                                                connect=self.client_connect,
+                                                resolve=settings.resolve_or_raise)
             options.resolve = None
         return target, options
 
@@ -367,52 +367,3 @@ class Lab(LabBackend):
             raise self._gateway_not_emulated
         return result
 
-
-def _read_tree(root: Path, skip: frozenset[str] = frozenset()) -> dict[str, bytes | None]:
-    """Every file (bytes) and folder (None) under root, by relative path (`skip`: top-level
-    folders left out)."""
-    tree: dict[str, bytes | None] = {}
-    for folder, dirs, files in os.walk(root):
-        rel = os.path.relpath(folder, root)
-        if rel == ".":
-            dirs[:] = [d for d in dirs if d not in skip]
-        if rel != ".":
-            tree[rel] = None
-        for name in files:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as handle:
-                tree[os.path.normpath(os.path.join(rel, name))] = handle.read()
-    return tree
-
-
-def _write_tree(root: Path, tree: dict[str, bytes | None],
-                skip: frozenset[str] = frozenset()) -> None:
-    """Make root hold exactly `tree`: extra files and folders go, changed files are rewritten
-    (`skip`: top-level folders left alone)."""
-    for folder, dirs, files in os.walk(root, topdown=False):
-        rel = os.path.relpath(folder, root)
-        if rel.split(os.sep, 1)[0] in skip:
-            continue
-        for name in files:
-            key = os.path.normpath(os.path.join(rel, name))
-            path = os.path.join(folder, name)
-            if key not in tree or tree[key] is None:
-                os.unlink(path)
-        for name in dirs:
-            key = os.path.normpath(os.path.join(rel, name))
-            path = os.path.join(folder, name)
-            if key not in tree and key not in skip and not os.path.islink(path):
-                os.rmdir(path)
-    for key, data in tree.items():
-        path = os.path.join(root, key)
-        if data is None:
-            os.makedirs(path, exist_ok=True)
-            continue
-        try:
-            with open(path, "rb") as handle:
-                if handle.read() == data:
-                    continue
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as handle:
-            handle.write(data)

@@ -60,6 +60,19 @@ class ClientEndpoint:
 
 
 @dataclass(frozen=True)
+class DomainController:
+    """The lab's domain controller as the client node sees it: the realm its KDC serves, the
+    krb5.conf a real Kerberos client on the client node uses (`KRB5_CONFIG`), where the KDC
+    listens, and its log (what the KDC itself decided)."""
+
+    realm: str
+    krb5_conf: Path
+    kdc_address: str
+    kdc_port: int
+    kdc_log: Path
+
+
+@dataclass(frozen=True)
 class StepEffect:
     """What one injection step did: the journal line, and what the cell must know afterwards
     (`client_program`: the user now connects with another client profile)."""
@@ -110,6 +123,8 @@ class LabBackend(ABC):
         """Raise BackendUnavailable (harness.errors) naming what this machine lacks to run
         `spec` (tools, images, boxes); nothing is created."""
         why = cls.availability()
+        if why is None and spec.has_domain_controller:
+            why = domain_controller_unavailable()
         if why is not None:
             from ..errors import BackendUnavailable
 
@@ -193,6 +208,11 @@ class LabBackend(ABC):
         is the model itself, which the probe reads directly."""
         return []
 
+    def domain_controller(self) -> DomainController | None:
+        """The running DC of a lab with a `dc` node (its KDC), None for a lab without one or a
+        backend that runs none."""
+        return None
+
     @abstractmethod
     def client_endpoint(self) -> ClientEndpoint:
         """Where a real client program on the client node connects now (NotEmulated when this
@@ -207,4 +227,19 @@ class LabBackend(ABC):
         """Bring the lab back to `snapshot` exactly (state, and the network derived from it)."""
 
 
-__all__ = ["ClientEndpoint", "GatewayEndpoint", "LabBackend", "LabSnapshot", "StepEffect"]
+def domain_controller_unavailable() -> str | None:
+    """What this machine lacks to run a lab's domain controller (a real MIT KDC), or None."""
+    from ..rdp import kerberos
+    from .kdc import missing_tools
+
+    missing = missing_tools()
+    if missing:
+        return (f"the lab's domain controller needs MIT Kerberos ({', '.join(missing)} missing: "
+                "Debian packages krb5-kdc krb5-admin-server krb5-user)")
+    if not kerberos.available():
+        return "the lab's domain controller needs python-gssapi: pip install 'rdplab[kerberos]'"
+    return None
+
+
+__all__ = ["ClientEndpoint", "DomainController", "GatewayEndpoint", "LabBackend", "LabSnapshot",
+           "StepEffect", "domain_controller_unavailable"]

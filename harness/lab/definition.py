@@ -15,6 +15,11 @@ from ..scenario.source import ScenarioFileError, load_sourced
 LAB_DIR = Path(__file__).resolve().parents[2] / "labs"
 
 
+# Model addresses of the nodes, the same on every backend (the netns backend makes them real).
+ADDRESSES = {"client": "10.213.1.2", "host": "10.213.2.2", "gateway": "10.213.3.2",
+             "dc": "10.213.4.2"}
+
+
 @dataclass(frozen=True)
 class NodeSpec:
     role: str

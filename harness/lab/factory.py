@@ -14,9 +14,8 @@ from pathlib import Path
 from ..windows.gateway import DEFAULT_GROUP
 from ..windows.node import WindowsNode
 from . import registry
-from .base import ADDRESSES
 from .contract import LabBackend
-from .definition import LabSpec
+from .definition import ADDRESSES, LabSpec
 
 BACKENDS = registry.BACKENDS
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import NotEmulated
 from ..pwsh.result import Effect, RemediationResult, ScriptResult
-from .base import NotEmulated
 
 Remedy = Callable[[Any, dict[str, Any]], str]
 

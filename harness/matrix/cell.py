@@ -33,10 +33,9 @@ from ..errors import FaultError, NotEmulated, PwshError, ScriptNotEmulated
 from ..lab.contract import LabBackend, LabSnapshot
 from ..lab.definition import LabSpec, load_lab
 from ..lab.factory import LabHandle
-from ..probe.profiles import ClientProfile, load_profile
+from ..probe.profiles import ClientProfile, bounded, load_profile
 from ..probe.result import ProbeResult
 from ..pwsh.remediation import Remediation
-from ..rdp.events import STAGES
 from ..scenario.actions import apply_step
 from ..scenario.catalog import Catalog, Fault, load_catalog
 from . import aftermath
@@ -99,13 +98,6 @@ def _catalog(directory: str | None) -> Catalog:
     if key not in _catalogs:
         _catalogs[key] = load_catalog(Path(directory) if directory else None)
     return _catalogs[key]
-
-
-def bounded(profile: ClientProfile, stage_timeout: float) -> ClientProfile:
-    """The profile with every stage timeout capped: a timeout is classified the same, sooner."""
-    stages = [stage for stage in STAGES if stage != "usable"]  # the core's list, not a copy
-    timeouts = {s: min(profile.timeout(s), stage_timeout) for s in stages}
-    return profile.with_overrides(timeouts={**profile.timeouts, **timeouts})
 
 
 def _probe(lab: LabBackend, profile: ClientProfile, opts: CellOptions) -> ProbeResult:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NotEmulated
 from ..freerdp import can_use_private_hosts, run_xfreerdp, xfreerdp_path
-from ..probe.profiles import load_profile
+from ..probe.profiles import bounded, load_profile
 from ..xdisplay import Xvfb
 
 if TYPE_CHECKING:
@@ -46,8 +46,6 @@ def compare_with_xfreerdp(lab: LabBackend, step: str, fault: str, remediation: s
     label = {"step": step, "fault": fault, "remediation": remediation}
     if xfreerdp_path() is None:
         return {**label, "skipped": "xfreerdp is not installed (freerdp2-x11)"}
-    from ..matrix.cell import bounded  # late: cell imports this module
-
     try:
         endpoint = lab.client_endpoint()
     except NotEmulated as exc:

@@ -126,14 +126,6 @@ def teardown(resources: Iterable[Resource], *, scan_processes: bool = False) -> 
     return removed
 
 
-def down_state(path: Path, *, scan_processes: bool = True) -> list[str]:
-    """Tear down the lab recorded in one state file and delete the file."""
-    state = LabState.load(path)
-    removed = teardown(state.resources, scan_processes=scan_processes)
-    state.remove()
-    return removed
-
-
 def live_labs(state_dir: str | Path | None = None) -> list[str]:
     """Ids of the labs whose owner still runs (what `down --all` leaves without --force)."""
     out = []

@@ -99,12 +99,6 @@ def remove_netem(lab: NetLab) -> None:
     lab.forget({"kind": "tun", "ns": delayer.ns, "dev": delayer.dev})
 
 
-def netem_stats(lab: NetLab) -> dict[str, int]:
-    """Packets delayed/dropped/reordered/passed so far by the tun backend ({} for tc)."""
-    spec = lab.faults.get("netem")
-    return dict(spec["delayer"].stats) if spec and spec["backend"] == "tun" else {}
-
-
 def _apply_tc(lab: NetLab, node: str, devs: list[str], netem: Netem) -> None:
     ns = lab.ns(node)
     lab.record(*({"kind": "qdisc", "ns": ns, "dev": d} for d in devs))

@@ -13,11 +13,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .. import safe_yaml
-from ..errors import ProfileError
+from ..errors import ConfigError, ProfileError
+from ..rdp.events import STAGES
 from ..rdp.x224 import Protocol
+from ..scenario.schema import load_checked
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "data" / "profiles"
 CERT_POLICIES = ("ignore", "warn", "strict")
@@ -104,7 +103,7 @@ def _render(show: dict[str, Any], error_info: int | None) -> dict[str, Any]:
 
 
 def _fail(path: Path, field_name: str, what: str) -> ProfileError:
-    return ProfileError(f"{path}: field '{field_name}': {what}")
+    return ProfileError(path, None, field_name, what)
 
 
 def _protocols(path: Path, names: Any) -> int:
@@ -112,35 +111,18 @@ def _protocols(path: Path, names: Any) -> int:
         raise _fail(path, "client.requested_protocols", "a non-empty list such as [SSL, HYBRID]")
     flags = 0
     for name in names:
-        try:
-            flags |= Protocol[str(name)]
-        except KeyError:
-            raise _fail(path, "client.requested_protocols",
-                        f"unknown protocol {name!r}; use {[p.name for p in Protocol]}") from None
+        flags |= Protocol[str(name)]  # the schema lists the names
     return flags
 
 
-def _rows(path: Path, rows: Any) -> tuple[CodeRow, ...]:
-    if not isinstance(rows, list):
-        raise _fail(path, "codes", "a list of rows")
-    out = []
-    for i, row in enumerate(rows):
-        where = f"codes[{i}]"
-        if not isinstance(row, dict):
-            raise _fail(path, where, "a mapping")
-        for key in ("stage", "event", "show", "source", "confidence"):
-            if key not in row:
-                raise _fail(path, f"{where}.{key}", "missing")
-        if row["confidence"] not in CONFIDENCE:
-            raise _fail(path, f"{where}.confidence", f"one of {CONFIDENCE}")
-        if not isinstance(row["show"], dict):
-            raise _fail(path, f"{where}.show", "a mapping of the codes the client shows")
-        out.append(CodeRow(str(row["stage"]), str(row["event"]), dict(row["show"]),
-                           str(row["source"]), str(row["confidence"])))
-    return tuple(out)
+def _rows(rows: list[dict[str, Any]]) -> tuple[CodeRow, ...]:
+    return tuple(CodeRow(str(row["stage"]), str(row["event"]), dict(row["show"]),
+                         str(row["source"]), str(row["confidence"])) for row in rows)
 
 
-def _raw(name_or_path: str) -> tuple[Path, dict[str, Any]]:
+def _raw(name_or_path: str, seen: tuple[Path, ...] = ()) -> tuple[Path, dict[str, Any]]:
+    """A profile file checked against client-profile.schema.json, merged over the profile it
+    `inherits` (its `client` settings key by key; its codes when it has none)."""
     path = Path(name_or_path)
     if not path.suffix:
         path = PROFILE_DIR / f"{name_or_path}.yaml"
@@ -148,23 +130,31 @@ def _raw(name_or_path: str) -> tuple[Path, dict[str, Any]]:
         known = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.yaml")))
         raise ProfileError(f"no client profile {name_or_path!r} (known: {known})")
     try:
-        data = safe_yaml.load(safe_yaml.read_text(path))
-    except UnicodeDecodeError as exc:
-        raise ProfileError(f"{path}:{exc.line}: not UTF-8 text") from None  # type: ignore[attr-defined]
-    except yaml.YAMLError as exc:
-        line = safe_yaml.error_line(exc) or 1
-        raise ProfileError(f"{path}:{line}: not valid YAML: {safe_yaml.describe(exc)}") \
-            from None
-    if not isinstance(data, dict):
-        raise ProfileError(f"{path}: a profile is a mapping")
+        doc = load_checked(path, "client-profile")
+    except ProfileError:
+        raise
+    except ConfigError as exc:
+        raise ProfileError(exc.path, exc.line, exc.field, exc.message) from None
+    data = dict(doc.data)
     parent = data.get("inherits")
     if parent:
-        _, base = _raw(str(parent))
+        if path in seen:
+            raise ProfileError(path, doc.line_of(("inherits",)), "inherits",
+                               "profiles inherit from each other in a circle")
+        try:
+            _, base = _raw(str(parent), (*seen, path))
+        except ProfileError as exc:
+            if exc.path is None:  # no such profile: say where it was named
+                raise ProfileError(path, doc.line_of(("inherits",)), "inherits",
+                                   exc.message) from None
+            raise
         merged = {**base, **{k: v for k, v in data.items() if k != "client"}}
         merged["client"] = {**base.get("client", {}), **data.get("client", {})}
         if "codes" not in data:
             merged["codes"] = base.get("codes", [])
         data = merged
+    elif "client" not in data:
+        raise ProfileError(path, 1, "client", "is missing (or give `inherits`)")
     return path, data
 
 
@@ -172,24 +162,12 @@ def _raw(name_or_path: str) -> tuple[Path, dict[str, Any]]:
 def load_profile(name_or_path: str) -> ClientProfile:
     """Load a profile by name (from the package data) or by path to a YAML file."""
     path, data = _raw(name_or_path)
-    client = data.get("client")
-    if not isinstance(client, dict):
-        raise _fail(path, "client", "missing or not a mapping")
+    client = data["client"]
     policy = client.get("cert_policy", "warn")
-    if policy not in CERT_POLICIES:
-        raise _fail(path, "client.cert_policy", f"one of {CERT_POLICIES}")
     cssp = client.get("credssp_version")
-    if cssp is not None and (not isinstance(cssp, int) or not 2 <= cssp <= 6):
-        raise _fail(path, "client.credssp_version", "an integer from 2 to 6, or null")
     oracle = client.get("allow_encryption_oracle", 1)
-    if oracle not in (0, 1, 2):
-        raise _fail(path, "client.allow_encryption_oracle", "0, 1 or 2")
     package = client.get("credssp_package", "ntlm")
-    if package not in ("ntlm", "negotiate"):
-        raise _fail(path, "client.credssp_package", "ntlm (raw, as FreeRDP) or negotiate (SPNEGO)")
     timeouts = client.get("timeouts", {})
-    if not isinstance(timeouts, dict):
-        raise _fail(path, "client.timeouts", "a mapping of stage to seconds")
     return ClientProfile(
         name=str(data.get("name", path.stem)),
         description=str(data.get("description", "")),
@@ -202,7 +180,7 @@ def load_profile(name_or_path: str) -> ClientProfile:
         cert_policy=policy,
         timeouts={str(k): float(v) for k, v in timeouts.items()},
         usable_min_bytes=int(client.get("usable_min_bytes", 16384)),
-        codes=_rows(path, data.get("codes", [])),
+        codes=_rows(data.get("codes", [])),
         os_security=bool(client.get("os_security", False)),
         rdp_security=bool(client.get("rdp_security", True)),
         credssp_package=str(package),
@@ -211,3 +189,10 @@ def load_profile(name_or_path: str) -> ClientProfile:
 
 def profile_names() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def bounded(profile: ClientProfile, stage_timeout: float) -> ClientProfile:
+    """The profile with every stage timeout capped: a timeout is classified the same, sooner."""
+    stages = [stage for stage in STAGES if stage != "usable"]  # the core's list, not a copy
+    timeouts = {s: min(profile.timeout(s), stage_timeout) for s in stages}
+    return profile.with_overrides(timeouts={**profile.timeouts, **timeouts})

@@ -48,10 +48,6 @@ def tcp_connect(host: str, port: int, timeout: float) -> socket.socket:
     return sock
 
 
-def system_resolve(name: str) -> str:
-    return socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)[0][4][0]
-
-
 @dataclass
 class ProbeTarget:
     host: str

@@ -99,8 +99,8 @@ def load_remediation(path: Path) -> Remediation:
         raise RemediationError(name, "script", f"{script.name} does not exist")
     params = data.get("parameters") or {}
     for key, value in params.items():
-        role, _, attr = str(value).partition(".")
-        if role not in ("client", "host", "gateway") or attr not in NODE_VALUES:
+        ref = NodeRef.parse(str(value))
+        if ref.role not in ("client", "host", "gateway") or ref.attr not in NODE_VALUES:
             raise RemediationError(name, f"parameters.{key}", "expected <client|host|gateway>."
                                    f"<{'|'.join(NODE_VALUES)}>")
     sources = data["source"] if isinstance(data["source"], list) else [data["source"]]
@@ -120,14 +120,29 @@ def run_script(path: Path, node: WindowsNode, params: dict[str, Any] | None = No
     return run_source(path.read_text(encoding="utf-8-sig"), node, path.name, params)
 
 
+@dataclass(frozen=True)
+class NodeRef:
+    """A sidecar parameter `<role>.<attr>`: which node, and which of its values (NODE_VALUES)."""
+
+    role: str
+    attr: str
+
+    @classmethod
+    def parse(cls, spec: str) -> NodeRef:
+        role, _, attr = spec.partition(".")
+        return cls(role, attr)
+
+    def value(self, node: WindowsNode, address: str | None = None) -> str:
+        """The value on `node`; `address` is the backend's own when it has one (a real VM)."""
+        if self.attr == "address":
+            return address if address is not None else node.network.primary_address()
+        return node.fqdn if self.attr == "fqdn" else node.computer_name
+
+
 def _node_value(nodes: Mapping[str, WindowsNode], spec: str) -> str | None:
-    role, _, attr = spec.partition(".")
-    node = nodes.get(role)
-    if node is None:
-        return None
-    if attr == "address":
-        return node.network.primary_address()
-    return node.fqdn if attr == "fqdn" else node.computer_name
+    ref = NodeRef.parse(spec)
+    node = nodes.get(ref.role)
+    return None if node is None else ref.value(node)
 
 
 def run_remediation(remediation: Remediation | Path, nodes: Mapping[str, WindowsNode],
@@ -142,7 +157,7 @@ def run_remediation(remediation: Remediation | Path, nodes: Mapping[str, Windows
                           "network devices are changed by the lab (Lab.run_remediation)")
     bound: dict[str, Any] = {}
     for name, spec in rem.parameters.items():
-        role = spec.partition(".")[0]
+        role = NodeRef.parse(spec).role
         if role not in nodes:  # e.g. a client script about the gateway, in a lab without one
             raise TargetNodeMissing(str(rem.sidecar), role)
         value = _node_value(nodes, spec)

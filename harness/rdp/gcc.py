@@ -103,6 +103,11 @@ REDIRECTED_SMARTCARD = 0x00000040
 
 MCS_IO_CHANNEL_ID = 1003
 
+# TS_UD_SC_SEC1 limits: the random is 32 bytes; a certificate chain of a licensed server is a
+# few KiB (proprietary_cert.MAX_SERVER_CERTIFICATE is the same bound)
+MAX_SERVER_RANDOM = 32
+MAX_SERVER_CERTIFICATE = 8 * (16384 + 4) + 64
+
 
 def _block(block_type: int, body: bytes) -> bytes:
     return Writer().u16le(block_type).u16le(len(body) + 4).bytes(body).value()
@@ -386,6 +391,9 @@ class ServerSecurityData:
         if r.remaining < 8:
             return cls(method, level)
         random_len, cert_len = r.u32le(), r.u32le()
+        if random_len > MAX_SERVER_RANDOM or cert_len > MAX_SERVER_CERTIFICATE:
+            raise r.fail(f"serverRandomLen {random_len} / serverCertLen {cert_len} over "
+                         f"{MAX_SERVER_RANDOM} / {MAX_SERVER_CERTIFICATE}")
         return cls(method, level, r.bytes(random_len), r.bytes(cert_len))
 
 

@@ -4,7 +4,7 @@ One place for every maximum, each at what Windows accepts (with its source), so 
 is refused as soon as its length field is read, before a byte of it is buffered. Decoders check
 claims through `check_claim` (or `Reader.claim`), which raises the typed ParseError.
 
-Sources (see docs/rdp-facts.md §11):
+Sources (see docs/rdp-facts.md §16):
 - TSRequest: Windows caps a security token at MaxTokenSize (48000 bytes by default since
   Windows 8 / Server 2012, 65535 the documented maximum); a TSRequest is one token plus a few
   hundred bytes (version, pubKeyAuth, nonce, errorCode).

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -22,14 +22,12 @@ from .errors import ParseError, ProtocolFailure
 from .gcc import (
     ENCRYPTION_LEVEL_CLIENT_COMPATIBLE,
     ENCRYPTION_LEVEL_LOW,
-    ClientCoreData,
     ClientSecurityData,
     ServerSecurityData,
 )
 from .proprietary_cert import (
     ProprietaryCertificate,
     RsaPublicKey,
-    X509CertificateChain,
     decode_server_certificate,
     generate_server_key,
 )
@@ -72,8 +70,7 @@ class ServerOffer:
     private_key: rsa.RSAPrivateKey | None
 
     @classmethod
-    def choose(cls, core: ClientCoreData, security: ClientSecurityData | None,
-               level: int) -> ServerOffer:
+    def choose(cls, security: ClientSecurityData | None, level: int) -> ServerOffer:
         """Method from the client's list at the server's level (ProtocolFailure if none fits),
         a fresh server random and a proprietary certificate over the host's 512-bit key."""
         offered = security or ClientSecurityData(0, 0)
@@ -117,9 +114,7 @@ def client_exchange(server: ServerSecurityData, *, require_signature: bool = Tru
             and not cert.signature_valid:
         raise ProtocolFailure("mcs", "the server's proprietary certificate signature is not "
                               "the Terminal Services signing key's", event="bad_server_certificate")
-    key = cert.public_key if isinstance(cert, (ProprietaryCertificate,
-                                               X509CertificateChain)) else None
-    assert key is not None
+    key = cert.public_key
     client_random = os.urandom(RANDOM_LEN)
     pdu = SecurityExchangePdu.for_random(client_random, key.modulus, key.exponent,
                                          license_encrypt=license_encrypt)
@@ -136,7 +131,6 @@ class SessionSecurity:
     level: int
     server: bool
     license_encrypt: bool = False
-    counts: dict[str, int] = field(default_factory=lambda: {"sent": 0, "received": 0})
 
     @property
     def encrypts_output(self) -> bool:
@@ -144,21 +138,18 @@ class SessionSecurity:
 
     def wrap(self, payload: bytes, flags: int = 0) -> bytes:
         """Security header (+ MAC and RC4 when this side encrypts) around a PDU."""
-        self.counts["sent"] += 1
         if self.encrypts_output and self.level >= ENCRYPTION_LEVEL_LOW:
             return self.security.encrypt(flags, payload)
         return Writer().u16le(flags).u16le(0).bytes(payload).value()
 
     def wrap_license(self, body: bytes) -> bytes:
         """A licensing PDU (preamble and message) with SEC_LICENSE_PKT, encrypted when agreed."""
-        self.counts["sent"] += 1
         if self.license_encrypt:
             return self.security.encrypt(SEC_LICENSE_PKT | SEC_LICENSE_ENCRYPT_CS, body)
         return Writer().u16le(SEC_LICENSE_PKT).u16le(0).bytes(body).value()
 
     def unwrap(self, data: bytes) -> tuple[int, bytes]:
         """(flags without SEC_ENCRYPT, plaintext) of a received PDU."""
-        self.counts["received"] += 1
         flags, plain = self.security.decrypt(data)
         if self.server is False and flags & SEC_LICENSE_PKT and flags & SEC_LICENSE_ENCRYPT_CS:
             self.license_encrypt = True  # the server encrypts licensing: so do we

@@ -96,8 +96,14 @@ class ServerConnection(Endpoint[ServerPhase]):
             self._on_tls()
 
     def _on_credssp_failure(self, exc: CredSspFailure) -> None:
+        """A refused logon ends by CredSSP version (rdp-facts §10.1): 3, 4 and 6 carry the
+        status in a TSRequest errorCode; 2 and 5 have no errorCode, and Windows ends TLS with an
+        alert there; ours is close_notify (Python's ssl sends no other alert)."""
         if self._credssp is not None and self._credssp.pending_error_reply:
             self._send(self._credssp.pending_error_reply)
+        elif self._tls is not None and self._tls.handshake_done:
+            self._tls.close()
+            self._flush_tls()
         self._fail("credssp", exc.event, str(exc))
 
     def _flush_session(self) -> None:

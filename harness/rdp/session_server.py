@@ -6,9 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import events as ev
-from .capabilities import server_capabilities
+from .capabilities import (
+    FASTPATH_OUTPUT_SUPPORTED,
+    GeneralCapability,
+    find_capability,
+    server_capabilities,
+)
 from .errors import ProtocolFailure
-from .fastpath import FASTPATH_ACTION_FASTPATH
+from .fastpath import FASTPATH_ACTION_FASTPATH, FASTPATH_UPDATETYPE_BITMAP, fastpath_update_pdus
 from .gcc import (
     ServerCoreData,
     ServerData,
@@ -60,6 +65,7 @@ from .share import (
     decode_share_pdus,
 )
 from .tpkt import Frame
+from .updates import BitmapUpdate, plan_bitmap_rects
 
 if TYPE_CHECKING:
     from .endpoint import SessionLink
@@ -84,6 +90,7 @@ class ServerSession(SessionBase[ServerPhase]):
         self.encryption_level = encryption_level  # set: Standard RDP Security at this level
         self._offer: ServerOffer | None = None
         self._security: SessionSecurity | None = None
+        self._fastpath_output = False
         self.user: str | None = None
         self.io_joined = False  # the client joined the I/O channel (Client Info may follow)
         self._user_id = 0
@@ -144,7 +151,7 @@ class ServerSession(SessionBase[ServerPhase]):
         message = (ServerMessageChannelData(channels.message_channel)
                    if channels.message_channel is not None else None)
         if self.encryption_level is not None:
-            self._offer = ServerOffer.choose(client.core, client.security, self.encryption_level)
+            self._offer = ServerOffer.choose(client.security, self.encryption_level)
         server = ServerData.create(
             ServerCoreData(client_requested_protocols=self.requested_protocols),
             ServerNetworkData(channels.io_channel, channels.static_channels),
@@ -190,6 +197,12 @@ class ServerSession(SessionBase[ServerPhase]):
             if isinstance(share, ConfirmActivePdu):
                 if self._security is not None:
                     self._security.security.salted = salted_checksum(share.capabilities)
+                general = find_capability(share.capabilities, GeneralCapability)
+                # MS-RDPBCGR 2.2.7.1.1: a client that sets FASTPATH_OUTPUT_SUPPORTED gets its
+                # updates as fast-path output, as Windows sends them (aardwolf reads no other);
+                # under Standard RDP Security the updates stay slow-path here.
+                self._fastpath_output = self._security is None and bool(
+                    getattr(general, "extra_flags", 0) & FASTPATH_OUTPUT_SUPPORTED)
                 self._complete("capabilities", _S.FINALISATION,
                                client_capability_sets=len(share.capabilities))
                 # MS-RDPBCGR 2.2.1.19-20: Synchronize after the Confirm Active, Cooperate after
@@ -259,6 +272,12 @@ class ServerSession(SessionBase[ServerPhase]):
         """A realistic burst of bitmap updates: full-size segments, ~8 KiB PDUs; none at all
         with burst_bytes 0 (a session that draws nothing: hung)."""
         if self.burst_bytes <= 0:
+            return
+        if self._fastpath_output:
+            rects = plan_bitmap_rects(self.width, self.height, self.burst_bytes)
+            for rect in rects:
+                update = BitmapUpdate((rect,)).encode()
+                self._out.extend(fastpath_update_pdus(FASTPATH_UPDATETYPE_BITMAP, update))
             return
         for pdu in bitmap_update_pdus(self.width, self.height, self.burst_bytes,
                                       share_id=SHARE_ID, pdu_source=MCS_SERVER_CHANNEL_ID):

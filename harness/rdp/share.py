@@ -724,6 +724,10 @@ def _read_one(r: Reader) -> SharePdu:
         return FlowPdu(flow_type, r.u8(), r.u8(), r.u16le())
     if total < 4:
         raise r.fail(f"share control totalLength {total} is too short")
+    if total - 2 > r.remaining:
+        # The last PDU of the Send Data claims more than is left: aardwolf 0.2's Synchronize says
+        # 28 in 22 bytes, and Windows logs it on (rdp-facts §12): read what the MCS PDU holds.
+        total = r.remaining + 2
     body = r.sub(total - 2, "share control PDU")
     pdu_type_field = body.u16le()
     pdu_type, version = pdu_type_field & 0x0F, pdu_type_field >> 4

@@ -119,9 +119,6 @@ class TlsEndpoint:
         if ciphertext:
             self._in.write(ciphertext)
 
-    def feed_eof(self) -> None:
-        self._in.write_eof()
-
     def outgoing(self) -> bytes:
         """Ciphertext waiting to be sent to the peer."""
         return self._out.read()

@@ -10,19 +10,65 @@ the lab object for the cell to read back.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from ..lab.contract import LabBackend, StepEffect
 from ..windows.faults import ACTIONS as NODE_ACTIONS
 
-LAB_ACTIONS = ("install_os", "use_client_program")
-NETWORK_ACTIONS = ("mtu_blackhole", "netem")
+# The arguments of every action, as JSON Schema: lab and network actions here, node actions
+# from their function's signature in harness/windows/faults.py (a new @action needs nothing else).
+LAB_ACTIONS: dict[str, dict[str, Any]] = {
+    "install_os": {"os": {"type": "string", "x-expected": "an OS profile id"}},
+    "use_client_program": {"profile": {"type": "string", "x-expected": "a client profile name"}},
+}
+NETWORK_ACTIONS: dict[str, dict[str, Any]] = {
+    "mtu_blackhole": {"mtu": {"type": "integer", "minimum": 576, "maximum": 9000,
+                              "x-expected": "an MTU from 576 to 9000"},
+                      "drop_icmp": {"type": "boolean"}},
+    "netem": {**{name: {"type": "number", "minimum": 0} for name in
+                 ("delay_ms", "jitter_ms", "loss_pct", "reorder_pct")},
+              "seed": {"type": "integer"}},
+}
+_REQUIRED = {"install_os": ["os"], "use_client_program": ["profile"]}
+_ANNOTATION_TYPES = {"int": ["integer"], "float": ["number"], "str": ["string"],
+                     "bool": ["boolean"], "list": ["array"], "dict": ["object"],
+                     "None": ["null"]}
 
 
 def known_action(node: str, action: str) -> bool:
     if node == "network":
         return action in NETWORK_ACTIONS
     return action in NODE_ACTIONS or action in LAB_ACTIONS
+
+
+def _annotation_schema(annotation: Any) -> dict[str, Any]:
+    """JSON Schema for a parameter annotation ('int', 'str | None', 'list[str] | None', 'Any')."""
+    if annotation is inspect.Parameter.empty or not isinstance(annotation, str):
+        return {}
+    types: list[str] = []
+    for part in annotation.split("|"):
+        base = part.strip().split("[", 1)[0]
+        if base not in _ANNOTATION_TYPES:
+            return {}  # Any, or a type JSON has no word for: any value
+        types += _ANNOTATION_TYPES[base]
+    if "number" in types and "integer" not in types:
+        types.append("integer")
+    return {"type": types[0] if len(types) == 1 else types}
+
+
+def args_schema(node: str, action: str) -> dict[str, Any]:
+    """The JSON Schema of one step's `args` (the action must be known)."""
+    if node == "network":
+        properties, required = NETWORK_ACTIONS[action], []
+    elif action in LAB_ACTIONS:
+        properties, required = LAB_ACTIONS[action], _REQUIRED.get(action, [])
+    else:
+        params = list(inspect.signature(NODE_ACTIONS[action]).parameters.values())[1:]
+        properties = {p.name: _annotation_schema(p.annotation) for p in params}
+        required = [p.name for p in params if p.default is inspect.Parameter.empty]
+    return {"type": "object", "properties": properties, "required": required,
+            "additionalProperties": False}
 
 
 def _expand(value: Any, lab: LabBackend) -> Any:

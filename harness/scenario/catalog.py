@@ -12,8 +12,8 @@ from typing import Any
 
 from ..probe.profiles import ProfileError, load_profile
 from ..pwsh.remediation import Remediation, RemediationError, load_remediation
-from .actions import known_action
-from .schema import check
+from .actions import args_schema, known_action
+from .schema import check, check_part
 from .source import ScenarioFileError, load_sourced
 from .variants import expand as expand_variants
 from .variants import variant_errors
@@ -83,6 +83,19 @@ def load_fault(path: Path) -> Fault:
         if not known_action(step["node"], step["action"]):
             raise doc.error(("inject", i, "action"),
                             f"unknown action {step['action']!r} for node {step['node']!r}")
+        args = step.get("args") or {}
+        schema = args_schema(step["node"], step["action"])
+        if any(v.get("step", 0) == i for v in data.get("variants", [])):
+            schema = {**schema, "required": []}  # the variants complete this step's args
+        check_part(doc, ("inject", i, "args"), args, schema)
+        _check_named(doc, ("inject", i, "args"), step["action"], args)
+    for i, variant in enumerate(data.get("variants", [])):
+        step = data["inject"][variant.get("step", 0)] if variant.get("step", 0) < len(
+            data["inject"]) else None
+        if step is not None:  # the variant's own args, as the action takes them
+            merged = {**(step.get("args") or {}), **variant["args"]}
+            check_part(doc, ("variants", i, "args"), merged,
+                       args_schema(step["node"], step["action"]))
     expectations = [(("expected", name), name) for name in data["expected"]]
     for i, variant in enumerate(data.get("variants", [])):
         expectations += [(("variants", i, "expected", n), n) for n in variant.get("expected", {})]
@@ -100,6 +113,21 @@ def load_fault(path: Path) -> Fault:
         labs=tuple(data.get("labs", [])), hints=dict(data.get("hints") or {}), path=path,
         variants=tuple(data.get("variants", [])),
     )
+
+
+def _check_named(doc: Any, key: tuple[str | int, ...], action: str, args: dict[str, Any]
+                 ) -> None:
+    """Arguments that name another file: the client profile or OS profile must exist."""
+    try:
+        if action == "use_client_program":
+            load_profile(str(args["profile"]))
+        elif action == "install_os":
+            from ..windows.os_profiles import load_profile as load_os
+
+            load_os(str(args["os"]))
+    except ProfileError as exc:
+        field = "profile" if action == "use_client_program" else "os"
+        raise doc.error((*key, field), exc.message or str(exc)) from None
 
 
 def load_remediation_checked(sidecar: Path) -> Remediation:

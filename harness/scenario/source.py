@@ -37,12 +37,21 @@ class SourcedDocument:
         return ScenarioFileError(self.path, self.line_of(key), name, message)
 
 
+def _scalar(node: yaml.Node, path: Path) -> Any:
+    """A scalar (or a key) as the safe loader constructs it; an unusable one names its line."""
+    try:
+        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+    except (yaml.YAMLError, TypeError, ValueError) as exc:
+        raise ScenarioFileError(path, node.start_mark.line + 1, None,
+                                f"not valid YAML: {exc}") from None
+
+
 def _convert(node: yaml.Node, key: PathKey, lines: dict[PathKey, int], path: Path) -> Any:
     lines[key] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for k_node, v_node in node.value:
-            k = yaml.safe_load(yaml.serialize(k_node))
+            k = _scalar(k_node, path)
             if not isinstance(k, str):
                 raise ScenarioFileError(
                     path,
@@ -58,7 +67,7 @@ def _convert(node: yaml.Node, key: PathKey, lines: dict[PathKey, int], path: Pat
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*key, i), lines, path) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+    return _scalar(node, path)
 
 
 def load_sourced(path: Path, text: str | None = None) -> SourcedDocument:

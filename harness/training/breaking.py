@@ -10,22 +10,19 @@ from .errors import TrainingError
 from .labdir import LabDir
 
 
-def parse_fault(text: str) -> tuple[str, str | None]:
-    fault, _, variant = text.partition("@")
-    return fault, variant or None
-
-
-def validate_fault(fault_id: str, variant: str | None, record: dict[str, Any]) -> Any:
-    """The catalog's fault, or TrainingError (unknown id or variant, a backend or lab that
+def validate_fault(text: str, record: dict[str, Any]) -> Any:
+    """The catalog's fault row for FAULT or FAULT@VARIANT (a file with variants and no variant
+    named: its first variant), or TrainingError (unknown id or variant, a backend or lab that
     cannot have it)."""
     from ..lab.definition import load_lab
     from ..scenario.catalog import load_catalog
 
     catalog = load_catalog()
+    fault_id, _, variant = text.partition("@")
     rows = [k for k in catalog.faults if k.startswith(f"{fault_id}@")]  # the file's variants
-    key = f"{fault_id}@{variant}" if variant is not None else (rows[0] if rows else fault_id)
+    key = f"{fault_id}@{variant}" if variant else (rows[0] if rows else fault_id)
     fault = catalog.faults.get(key)
-    if fault is None and variant is not None and (rows or fault_id in catalog.faults):
+    if fault is None and variant and (rows or fault_id in catalog.faults):
         raise TrainingError(f"fault {fault_id} has no variant {variant!r}; its variants: "
                             f"{', '.join(r.split('@', 1)[1] for r in rows) or 'none'}")
     if fault is None:
@@ -43,13 +40,12 @@ def validate_fault(fault_id: str, variant: str | None, record: dict[str, Any]) -
     return fault
 
 
-def break_lab(labdir: LabDir, text: str, *, hidden: bool) -> dict[str, Any]:
-    fault_id, variant = parse_fault(text)
+def break_lab(labdir: LabDir, fault_id: str, *, hidden: bool) -> dict[str, Any]:
     with labdir.locked():
         record = running_record(labdir)
         if record.get("fault"):
             raise TrainingError(f"lab {record['name']} is already broken; `rdplab reset` "
                                 "restores the broken state, `rdplab down` + `up` a healthy lab")
-        validate_fault(fault_id, variant, record)
-        return control.call(labdir.socket_path, "break", fault=fault_id, variant=variant,
-                            hidden=hidden)
+        fault = validate_fault(fault_id, record)
+        reply = control.call(labdir.socket_path, "break", fault=fault.id, hidden=hidden)
+        return {**reply, "fault": fault.id}

@@ -50,9 +50,7 @@ def eligible_faults(lab: str, backend: str, wanted: list[str] | None) -> list[st
     spec = load_lab(lab)
     record = {"lab": str(spec.path), "backend": backend}
     if wanted:
-        for fault_id in wanted:
-            validate_fault(fault_id, None, record)
-        return list(wanted)
+        return [validate_fault(fault_id, record).id for fault_id in wanted]
     out = []
     for fault in catalog.faults.values():
         if not fault.applies_to(spec.name):

@@ -1,5 +1,5 @@
-"""The remediations that fix a fault, computed as the matrix does (fresh labs, every cell run
-now), for the last hint level."""
+"""The remediations that fix a fault, computed as the matrix does (a fresh lab, the fault
+injected once, every remediation from its snapshot), for the last hint level."""
 
 from __future__ import annotations
 
@@ -7,14 +7,9 @@ from typing import Any
 
 
 def validated_fixes(record: dict[str, Any], fault_id: str) -> list[str]:
-    from ..matrix.cell import CellOptions, run_cell
+    from ..matrix.cell import CellOptions, run_fault
     from ..scenario.catalog import load_catalog
 
-    backend = record["backend"]
-    opts = CellOptions(lab=record["lab"], backend=backend)
-    fixed = []
-    for remediation in sorted(load_catalog().remediations):
-        cell = run_cell(opts, fault_id, remediation)
-        if cell.outcome == "fixed":
-            fixed.append(remediation)
-    return fixed
+    opts = CellOptions(lab=record["lab"], backend=record["backend"])
+    cells = run_fault(opts, fault_id, sorted(load_catalog().remediations))
+    return [cell.remediation for cell in cells if cell.outcome == "fixed"]

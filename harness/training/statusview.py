@@ -18,7 +18,7 @@ def fault_label(record: dict[str, Any]) -> str | None:
         return None
     if fault.get("hidden"):
         return "hidden"
-    return fault["id"] + (f"@{fault['variant']}" if fault.get("variant") else "")
+    return str(fault["id"])
 
 
 def commands_since_break(labdir: LabDir) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from ..lab.base import ADDRESSES, GATEWAY_PORT, RDP_PORT, Lab, NotEmulated
 from ..lab.contract import LabSnapshot
 from ..lab.definition import load_lab
 from ..lab.factory import backend_class, build_nodes
+from ..matrix.aftermath import Capture, capture
 from ..net.state import process_start
 from ..pwsh.errors import NotEmulated as ScriptNotEmulated
 from ..pwsh.errors import PwshError
@@ -36,7 +37,6 @@ from .connect import write_rdp_file
 from .identity import apply_identity
 from .labdir import LabDir
 from .publish import Publisher, PublishError, bind_listener
-from .security import snapshot
 from .shellsession import ShellSession
 from .verdict import check_lab
 
@@ -57,7 +57,8 @@ class Supervisor:
         self.shells: dict[str, ShellSession] = {}
         self.ops_lock = threading.Lock()
         self.stopping = threading.Event()
-        self.baseline: dict[str, Any] = {}
+        self.healthy_capture: Capture | None = None  # security properties at up
+        self.broken_capture: Capture | None = None  # ... right after the break
         self._catalog: Any = None
         self.healthy: LabSnapshot | None = None  # after up
         self.broken: LabSnapshot | None = None  # right after the break: what reset restores
@@ -100,18 +101,17 @@ class Supervisor:
 
     def start(self) -> None:
         self.lab = self.build_lab()
-        result = check_lab(self.lab, {})
+        result = check_lab(self.lab)
         if result["verdict"] != "fixed":
             raise RuntimeError(f"the healthy lab does not connect: {result['client_shows']} "
                                f"({result['symptom']})")
-        self.baseline = snapshot(self.lab.nodes)
+        self.healthy_capture = capture(self.lab)
         self.healthy = self.lab.snapshot("healthy")
         address, port = self.record["publish"]
         listener = bind_listener(address, int(port))
         self.publisher = Publisher(listener, self.entry(), self._connect, self._resolve).start()
         host, bound = self.publisher.address
-        self.record.update(publish_bound=[host, bound], baseline=self.baseline,
-                           names=self.client_names())
+        self.record.update(publish_bound=[host, bound], names=self.client_names())
         self.save()
         settings = self.lab.client.client_settings()
         (self.labdir.path / "lab-ca.pem").write_bytes(settings.trusted_ca_pem)
@@ -167,8 +167,9 @@ class Supervisor:
         steps = self.inject(fault_id)
         assert self.lab is not None
         self.broken = self.lab.snapshot(f"broken:{fault_id}")
-        seen = check_lab(self.lab, self.baseline)
-        self.record["fault"] = {"id": fault_id, "variant": req.get("variant"),
+        self.broken_capture = capture(self.lab)
+        seen = check_lab(self.lab)
+        self.record["fault"] = {"id": fault_id,
                                 "hidden": bool(req.get("hidden")), "broken_at": time.time(),
                                 "symptom": seen.get("symptom"),
                                 "client_shows": seen.get("client_shows")}
@@ -185,7 +186,7 @@ class Supervisor:
         assert target is not None
         self.shells.clear()
         self.lab.restore(target)
-        check_lab(self.lab, self.baseline)  # the client's failed attempt, as after the break
+        check_lab(self.lab)  # the client's failed attempt, as after the break
         self.labdir.log_command({"kind": "reset"})
         return {"snapshot": target.describe(), "fault": bool(self.record.get("fault"))}
 
@@ -234,7 +235,7 @@ class Supervisor:
 
     def op_check(self, req: dict[str, Any]) -> dict[str, Any]:
         assert self.lab is not None
-        result = check_lab(self.lab, self.baseline)
+        result = check_lab(self.lab, self.healthy_capture, self.broken_capture)
         by = str(req.get("by") or "student")
         self.labdir.log_command({"kind": "check", "verdict": result["verdict"], "by": by})
         return result

@@ -1,7 +1,10 @@
 """`check`: the probe as the lab's client, and the verdict a trainer grades by.
 
-exit 0 fixed (a usable session, no symptom, nothing weaker than the baseline), 1 still broken
-(the stage, and what the lab's client shows), 3 fixed but security weakened (naming what).
+exit 0 fixed (a usable session, no symptom, nothing weaker), 1 still broken (the stage, and
+what the lab's client shows), 3 fixed but security weakened (naming what). Weaker is the
+matrix's computed assessment (harness/matrix/aftermath.py): security properties of the nodes and
+of the user's client weaker now than after the break, and not already weaker at the healthy
+baseline (the fault's own weakening is not the student's).
 """
 
 from __future__ import annotations
@@ -9,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..lab.base import Lab, NotEmulated
+from ..matrix.aftermath import Capture, assess, capture
 from ..probe.profiles import ClientProfile, load_profile
-from .security import snapshot, weakened
 
 EXIT_FIXED, EXIT_BROKEN, EXIT_WEAKENED = 0, 1, 3
 STAGE_TIMEOUT = 3.0
@@ -41,8 +44,10 @@ def bounded_profile(profile: ClientProfile) -> ClientProfile:
     return profile.with_overrides(timeouts={**profile.timeouts, **timeouts})
 
 
-def check_lab(lab: Lab, baseline: dict[str, Any]) -> dict[str, Any]:
-    """Probe as the lab's client (its program and machine state) and decide."""
+def check_lab(lab: Lab, healthy: Capture | None = None, broken: Capture | None = None
+              ) -> dict[str, Any]:
+    """Probe as the lab's client (its program and machine state) and decide; `healthy` and
+    `broken` are the captures at `up` and right after the break."""
     name = lab.client_program or lab.spec.profile
     profile = bounded_profile(load_profile(name))
     try:
@@ -61,8 +66,10 @@ def check_lab(lab: Lab, baseline: dict[str, Any]) -> dict[str, Any]:
             out["stage"] = result.warnings[0]["stage"]
         out.update(verdict="broken", exit=EXIT_BROKEN)
         return out
-    weaker = weakened(baseline, snapshot(lab.nodes))
-    out["weakened"] = [str(w) for w in weaker]
+    weaker: list[str] = []
+    if healthy is not None:
+        weaker = assess(healthy, broken or healthy, capture(lab), False).weakened
+    out["weakened"] = weaker
     out.update(verdict="weakened" if weaker else "fixed",
                exit=EXIT_WEAKENED if weaker else EXIT_FIXED)
     return out

@@ -75,11 +75,6 @@ class Network:
         nic = self.route_nic()
         return nic.addresses[0] if nic and nic.addresses else None
 
-    def set_addresses(self, alias: str, addresses: list[str]) -> None:
-        nic = self.nics[alias.lower()]
-        before, nic.addresses = nic.addresses, list(addresses)
-        self.journal.record("network", f"NIC {nic.alias} addresses", before, nic.addresses)
-
     # -- DNS client ---------------------------------------------------------------------------
 
     def set_hosts_entry(self, name: str, address: str | None) -> None:

@@ -142,6 +142,14 @@ class WindowsNode:
         self.journal.entries.clear()
         self.journal.record("node", self.name, None, f"installed {self.profile.id} as {role}")
 
+    def __getstate__(self) -> dict[str, Any]:
+        """For lab snapshots (pickled): everything but the lock."""
+        return {k: v for k, v in self.__dict__.items() if k != "lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.lock = threading.RLock()
+
     def __deepcopy__(self, memo: dict[int, Any]) -> WindowsNode:
         """A private copy of the machine's state (lab snapshots); its lock is a new one."""
         clone = object.__new__(type(self))

@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..errors import ProfileError
+from ..errors import ConfigError, ProfileError
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "os"
 TLS_ORDER = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -80,7 +78,19 @@ def _tuple(value: Any) -> tuple[Any, ...]:
 
 @functools.cache
 def _common() -> dict[str, Any]:
-    return yaml.safe_load((DATA_DIR / "common.yaml").read_text())
+    return dict(_checked(DATA_DIR / "common.yaml", "os-common").data)
+
+
+def _checked(path: Path, kind: str) -> Any:
+    """The one config loader (scenario/schema.py), its errors as ProfileError."""
+    from ..scenario.schema import load_checked
+
+    try:
+        return load_checked(path, kind)
+    except ProfileError:
+        raise
+    except ConfigError as exc:
+        raise ProfileError(exc.path, exc.line, exc.field, exc.message) from None
 
 
 @functools.cache
@@ -89,8 +99,14 @@ def load_profile(profile_id: str) -> OsProfile:
     if not path.exists():
         known = sorted(p.stem for p in DATA_DIR.glob("windows-*.yaml"))
         raise ProfileError(f"unknown OS profile {profile_id!r}; known: {', '.join(known)}")
-    data = yaml.safe_load(path.read_text())
+    doc = _checked(path, "os-profile")
+    data = doc.data
     common = _common()
+    rule_set = data.get("firewall_rules", "modern")
+    if rule_set not in common["firewall_rules"]:
+        raise ProfileError(path, doc.line_of(("firewall_rules",)), "firewall_rules",
+                           f"no rule set {rule_set!r} in common.yaml "
+                           f"(known: {', '.join(common['firewall_rules'])})")
     try:
         credssp = data["credssp"]
         rules = common["firewall_rules"][data.get("firewall_rules", "modern")]
@@ -115,7 +131,3 @@ def load_profile(profile_id: str) -> OsProfile:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ProfileError(f"{path}: malformed OS profile: {exc!r}") from exc
-
-
-def available_profiles() -> list[str]:
-    return sorted(p.stem for p in DATA_DIR.glob("windows-*.yaml"))

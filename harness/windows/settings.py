@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import socket
 from dataclasses import dataclass, field
 
 
@@ -33,6 +34,14 @@ class ClientSettings:
     dns_cache: dict[str, str] = field(default_factory=dict)
     dns_records: dict[str, str] = field(default_factory=dict)
     gateway: str | None = None
+
+    def resolve_or_raise(self, name: str) -> str:
+        """`resolve` as a socket-style resolver: no answer is socket.gaierror (EAI_NONAME), what
+        the probe and the gateway connector expect of a resolver."""
+        address = self.resolve(name)
+        if address is None:
+            raise socket.gaierror(socket.EAI_NONAME, f"{name}: no such host")
+        return address
 
     def resolve(self, name: str) -> str | None:
         """The address the client's resolver returns: hosts file, cache, then DNS server."""

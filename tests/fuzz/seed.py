@@ -56,12 +56,37 @@ def _exchange() -> dict[str, list[bytes]]:
     return {"plain": plain, "raw": raw}
 
 
+def _spnego_tokens() -> list[bytes]:
+    """Every SPNEGO token of an NTLM logon (NegTokenInit, the NegTokenResps with mechListMICs),
+    and an offer listing Kerberos first."""
+    from harness.rdp import ntlm, spnego
+
+    acceptor = ntlm.NtlmAcceptor({USER: PASSWORD}, nb_domain="LAB", nb_computer="RDHOST",
+                                 dns_domain="lab.test", dns_computer="rdhost.lab.test")
+    def mech() -> spnego.NtlmMechanism:
+        return spnego.NtlmMechanism(ntlm.NtlmInitiator(USER, PASSWORD, "LAB"))
+
+    init = spnego.SpnegoInitiator([(spnego.NTLM_OID, mech)])
+    acc = spnego.SpnegoAcceptor([(spnego.NTLM_OID, lambda: spnego.NtlmMechanism(acceptor))])
+    tokens = [init.step(None) or b""]
+    while True:
+        tokens.append(acc.step(tokens[-1]) or b"")
+        nxt = init.step(tokens[-1])
+        if nxt is None:
+            break
+        tokens.append(nxt)
+    tokens.append(spnego.NegTokenInit((spnego.MS_KRB5_OID, spnego.KRB5_OID, spnego.NTLM_OID),
+                                      b"\x60\x03\x06\x01\x00").encode())
+    return tokens
+
+
 def seeds() -> dict[str, list[bytes]]:
     ex = _exchange()
     out: dict[str, list[bytes]] = {name: [] for name in (
         "ber", "tsrequest", "ntlm_challenge", "ntlm_authenticate", "x224", "mcs_gcc",
         "slow_path", "frames", "tsgu_packets", "http", "websocket", "pwsh", "yaml",
-        "host_config")}
+        "host_config", "spnego")}
+    out["spnego"] = _spnego_tokens()
     out["x224"] = [r for r in ex["raw"][:2] if r[:1] == b"\x03"]
     for data in ex["plain"]:
         if data[:1] == b"\x30":
@@ -103,8 +128,33 @@ def seeds() -> dict[str, list[bytes]]:
                                                    .glob("*.ps1"))]
     out["yaml"] = [p.read_bytes() for p in sorted((ROOT / "labs").glob("*.yaml"))]
     out["yaml"] += [p.read_bytes() for p in sorted((ROOT / "scenarios").glob("*.yaml"))[:6]]
+    out["rdpsec"] = _rdpsec_seeds()
     out["host_config"] = [b"security_layer: 1\nuser_authentication: true\ntls_min: TLSv1.2\n"
                           b"users: {alice: Secret1!}\ncomputer_name: RDHOST\n"]
+    return out
+
+
+def _rdpsec_seeds() -> list[bytes]:
+    """Windows' proprietary certificate and X.509 chain (zeek's traces), a Security Exchange,
+    an encrypted PDU, and a License Request / License Error: the first byte picks the parser."""
+    from harness.rdp import rdpsec
+    from harness.rdp.gcc import ServerData
+    from harness.rdp.licensing import ERROR_ALERT, LICENSE_REQUEST, LicenseErrorMessage
+    from harness.rdp.mcs import ConnectResponse
+    from harness.rdp.x224 import decode_data
+    from tests.vectors.windows_traces import pdu
+
+    out = []
+    for trace, frame in (("rdp-proprietary-encryption", 15), ("rdp-x509", 13)):
+        data: ServerData = ConnectResponse.decode(decode_data(pdu(trace, frame).data)).server_data
+        assert data.security is not None
+        out.append(b"\x01" + (data.security.server_certificate or b""))
+    exchange = decode_data(pdu("rdp-proprietary-encryption", 32).data)[8:]  # after SDrq header
+    out.append(b"\x00" + exchange)
+    sender = rdpsec.RdpSecurity.create(bytes(32), bytes(range(32)), 2, server=True)
+    out.append(b"\x02" + sender.encrypt(0, b"a share PDU"))
+    out.append(b"\x03" + bytes([LICENSE_REQUEST]) + bytes(32) + bytes(12) + bytes(12))
+    out.append(b"\x03" + bytes([ERROR_ALERT]) + LicenseErrorMessage(7, 2).encode())
     return out
 
 

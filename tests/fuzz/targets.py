@@ -14,7 +14,7 @@ from harness import safe_yaml
 from harness.host.config import HostConfigError, load_host_config
 from harness.pwsh.errors import PwshError
 from harness.pwsh.parser import parse as parse_pwsh
-from harness.rdp import ber, credssp, gcc, licensing, mcs, ntlm, tsgu, x224
+from harness.rdp import ber, credssp, gcc, licensing, mcs, ntlm, spnego, tsgu, x224
 from harness.rdp.errors import RdpError
 from harness.rdp.fastpath import FastPathOutputPdu
 from harness.rdp.info import ClientInfoPdu
@@ -53,6 +53,21 @@ def _ntlm_acceptor(data: bytes) -> None:
                                  dns_domain="lab.test", dns_computer="rdhost.lab.test")
     acceptor.step(initiator.step())
     acceptor.step(data)
+
+
+def _spnego(data: bytes) -> None:
+    """The SPNEGO token parser, then the host's SPNEGO acceptor on the token (first or later)."""
+    spnego.decode_token(data)
+    acceptor = ntlm.NtlmAcceptor({"alice": "Secret1!"}, nb_domain="LAB", nb_computer="RDHOST",
+                                 dns_domain="lab.test", dns_computer="rdhost.lab.test")
+    acc = spnego.SpnegoAcceptor([(spnego.NTLM_OID, lambda: spnego.NtlmMechanism(acceptor))])
+    with contextlib.suppress(RdpError):
+        acc.step(data)
+    init = spnego.SpnegoInitiator(
+        [(spnego.NTLM_OID,
+          lambda: spnego.NtlmMechanism(ntlm.NtlmInitiator("alice", "Secret1!", "LAB")))])
+    init.step(None)
+    init.step(data)
 
 
 def _x224(data: bytes) -> None:
@@ -126,11 +141,52 @@ def _host_config(data: bytes) -> None:
         load_host_config(Path(f.name))
 
 
+def _rdpsec(data: bytes) -> None:
+    """Standard RDP Security input from a peer: the first byte picks the parser (Security
+    Exchange on the host's key, server certificate, an encrypted PDU, a licensing message of
+    the client's licence exchange)."""
+    from harness.rdp import licensing_client, proprietary_cert, rdpsec
+
+    if not data:
+        return
+    kind, body = data[0] % 4, data[1:]
+    if kind == 0:
+        numbers = _rdpsec_key().private_numbers()
+        exchange = rdpsec.SecurityExchangePdu.decode(body)
+        exchange.client_random(numbers.public_numbers.n, numbers.d)
+    elif kind == 1:
+        proprietary_cert.decode_server_certificate(body).public_key  # noqa: B018
+    elif kind == 2:
+        rdpsec.RdpSecurity.create(bytes(32), bytes(range(32)), 2, server=False).decrypt(body)
+    else:
+        from harness.rdp.wire import Reader
+
+        client = licensing_client.LicensingClient("alice", "PROBE")
+        msg_type = body[0] if body else 0
+        message: bytes | licensing.LicenseErrorMessage = body[1:]
+        if msg_type == licensing.ERROR_ALERT:  # as LicensePdu.decode hands it over
+            message = licensing.LicenseErrorMessage.decode(Reader(body[1:], "License Error"))
+        client.receive(msg_type, message)
+
+
+_KEY_CACHE: list[object] = []
+
+
+def _rdpsec_key():  # type: ignore[no-untyped-def]
+    if not _KEY_CACHE:
+        from harness.rdp.proprietary_cert import generate_server_key
+
+        _KEY_CACHE.append(generate_server_key(512))
+    return _KEY_CACHE[0]
+
+
 TARGETS: dict[str, Target] = {t.name: t for t in (
+    Target("rdpsec", _rdpsec),
     Target("ber", _ber),
     Target("tsrequest", _tsrequest),
     Target("ntlm_challenge", _ntlm),
     Target("ntlm_authenticate", _ntlm_acceptor),
+    Target("spnego", _spnego),
     Target("x224", _x224),
     Target("mcs_gcc", _mcs),
     Target("slow_path", _slow_path),

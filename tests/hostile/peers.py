@@ -113,7 +113,7 @@ class HostileServer:
                 out = conn.data_to_send()
                 if out:
                     sock.sendall(out)
-                if conn.stage == self.stage and self._ready(conn):
+                if self._reached(conn) and self._ready(conn):
                     self._attack(sock, conn)
                     return
                 if conn.should_close:
@@ -127,6 +127,13 @@ class HostileServer:
         finally:
             with contextlib.suppress(OSError):
                 sock.close()
+
+    def _reached(self, conn: ServerConnection) -> bool:
+        from harness.rdp.events import STAGES
+
+        if self.stage not in STAGES or conn.stage not in STAGES:
+            return False
+        return STAGES.index(conn.stage) >= STAGES.index(self.stage)
 
     def _ready(self, conn: ServerConnection) -> bool:
         """Attack once the stage has begun on the server's side (its first bytes are due)."""
@@ -448,3 +455,79 @@ def ntlm_gateway_responder(users: dict[str, str],
                 b"\r\nContent-Length: 0\r\n\r\n")
 
     return respond
+
+
+class HostileClient:
+    """The probe's real client until it reaches `stage` against a host, then one misbehaviour
+    there (stall, trickle, oversize, garbage, reset, wrong_pdu); returns when the host closes
+    or `hold` passes. `closed_after` is how long the host took to drop it after the attack."""
+
+    def __init__(self, port: int, stage: str, behaviour: str, hold: float = 10.0) -> None:
+        self.port, self.stage, self.behaviour, self.hold = port, stage, behaviour, hold
+        self.closed_after: float | None = None
+        self.reached = False
+
+    def run(self) -> HostileClient:
+        from harness.rdp.client import ClientConfig, ClientConnection
+        from harness.rdp.events import STAGES
+
+        conn = ClientConnection(ClientConfig(username="alice", password="Secret1!",
+                                             cert_policy="ignore", target_name="localhost"))
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.hold)
+        try:
+            if self.stage != "tcp":
+                conn.start()
+                while STAGES.index(conn.stage) < STAGES.index(self.stage) and not conn.closed:
+                    out = conn.data_to_send()
+                    if out:
+                        sock.sendall(out)
+                    data = sock.recv(65536)
+                    if not data:
+                        return self
+                    conn.receive_data(data)
+                    while conn.next_event() is not None:
+                        pass
+            self.reached = True
+            self._attack(sock, conn)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+        return self
+
+    def _encrypt(self, conn: object, data: bytes) -> bytes:
+        tls = getattr(conn, "_tls", None)
+        if tls is not None and tls.handshake_done:
+            tls.write(data)
+            return tls.outgoing()
+        return data
+
+    def _attack(self, sock: socket.socket, conn: object) -> None:
+        b = self.behaviour
+        t0 = time.monotonic()
+        if b == "reset":
+            _reset(sock)
+            self.closed_after = 0.0
+            return
+        if b == "garbage":
+            sock.sendall(self._encrypt(conn, bytes(range(256)) * 64))
+        elif b == "oversize":
+            claim = TSREQUEST_100MB if self.stage == "credssp" else TPKT_CLAIM
+            sock.sendall(self._encrypt(conn, claim + bytes(4096)))
+        elif b == "wrong_pdu":
+            sock.sendall(self._encrypt(conn, WRONG_PDU))
+        sock.settimeout(0.05 if b == "trickle" else self.hold)
+        deadline = t0 + self.hold
+        while time.monotonic() < deadline:
+            try:
+                if not sock.recv(65536):
+                    break
+            except TimeoutError:
+                if b == "trickle":
+                    sock.sendall(self._encrypt(conn, b"\x03"))
+                continue
+            except OSError:
+                break
+        else:
+            return
+        self.closed_after = time.monotonic() - t0

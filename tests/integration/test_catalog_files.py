@@ -78,8 +78,8 @@ def test_a_user_adds_a_fault_with_variants_and_a_remediation(scenarios: Path) ->
 
 
 def test_a_variant_that_does_not_fit_its_action_is_a_file_error(scenarios: Path) -> None:
-    (scenarios / "port-moved.yaml").write_text(FAULT.replace("args: {port: 3390}}",
-                                                             "args: {prot: 3390}}"))
+    (scenarios / "port-moved.yaml").write_text(FAULT.replace('{id: "3390", args: {port: 3390}}',
+                                                             '{id: "3390", args: {prot: 3390}}'))
     with pytest.raises(ScenarioFileError) as info:
         load_catalog(scenarios)
     assert "port-moved.yaml" in str(info.value) and "variants.0.args" in str(info.value)

@@ -147,7 +147,7 @@ CONFIG_ERRORS = [
      "expected 0, 1 or 2"),
     ("domain: LAB\nnla: true\n", 2, "nla", "unknown; known fields: security_layer"),
     ("tls_min: TLSv1.3\ntls_max: TLSv1\n", 1, "tls_min", "above tls_max"),
-    ("users: {alice: 1234}\n", 1, "users", "both strings"),
+    ("users: {alice: 1234}\n", 1, "users.alice", "both strings"),
     ("clock_offset: soon\n", 1, "clock_offset", "expected a number, got 'soon'"),
 ]
 

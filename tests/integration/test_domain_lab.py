@@ -80,8 +80,9 @@ def test_clock_skew_is_judged_by_the_kdc(lab) -> None:
     assert (result.failure.stage, result.failure.event) == ("credssp", "time_skew")
     assert "KRB_AP_ERR_SKEW" in result.failure.reason
     assert result.codes["mstsc-win11"]["message"].endswith("(Code: 0x80090324)")
-    log = (lab.kdc.dir / "kdc.log").read_text()
-    assert "Clock skew too great" in log  # the KDC itself refused
+    dc = lab.domain_controller()
+    assert dc is not None and (dc.realm, dc.kdc_address) == ("LAB.TEST", "127.0.0.1")
+    assert "Clock skew too great" in dc.kdc_log.read_text()  # the KDC itself refused
 
 
 def test_negotiate_falls_back_to_ntlm_by_address(lab) -> None:
@@ -113,11 +114,11 @@ def test_wrong_password_is_refused_by_the_kdc(lab) -> None:
 def test_clock_skew_cell_on_the_domain_lab() -> None:
     """The matrix cell: reproduced through the KDC, fixed by resync-clock."""
     opts = CellOptions(lab="domain", backend="loopback")
-    fixed = run_cell(opts, "clock-skew", "resync-clock")
+    fixed = run_cell(opts, "clock-skew@3h", "resync-clock")
     assert fixed.symptoms["mstsc-win11"] == "credssp/time_skew"
     assert fixed.codes["mstsc-win11"]["message"].endswith("0x80090324)")
     assert fixed.outcome == "fixed", fixed.reason
-    not_fixed = run_cell(opts, "clock-skew", "disable-nla")
+    not_fixed = run_cell(opts, "clock-skew@3h", "disable-nla")
     assert not_fixed.outcome == "not-fixed"
 
 
@@ -155,6 +156,19 @@ def test_down_all_after_kill_9(tmp_path: Path) -> None:
             proc.kill()
 
 
+def test_preflight_names_what_a_domain_lab_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.errors import BackendUnavailable
+    from harness.lab import contract, kdc
+    from harness.lab.loopback import LoopbackLab
+
+    LoopbackLab.preflight(load_lab("domain"))  # everything is here
+    monkeypatch.setattr(kdc, "missing_tools", lambda: ["krb5kdc"])
+    with pytest.raises(BackendUnavailable, match="krb5-kdc"):
+        LoopbackLab.preflight(load_lab("domain"))
+    LoopbackLab.preflight(load_lab("direct"))  # no DC: nothing more needed
+    assert contract.domain_controller_unavailable() is not None
+
+
 def test_kdc_stop_removes_everything(tmp_path: Path) -> None:
     kdc = Kdc("EXAMPLE.TEST", {"bob": "Pa55word!"}, ["h.example.test"], parent=tmp_path)
     with kdc:
@@ -164,3 +178,31 @@ def test_kdc_stop_removes_everything(tmp_path: Path) -> None:
     assert not folder.exists() and not process_alive(pid, None)
     assert state_file is not None and not state_file.exists()
 
+
+
+@pytest.mark.parametrize("spnego_wrapped", [False, True])
+def test_hostile_kerberos_tokens_end_typed(lab, spnego_wrapped: bool) -> None:
+    """Garbage where an AP-REQ belongs (raw, as rdesktop sends it, or inside SPNEGO) is a
+    typed failure (a refusal with an errorCode, or a ParseError for a broken token), never a
+    crash."""
+    from harness.rdp import ntlm
+    from harness.rdp.credssp import CredSspFailure, CredSspServer, TSRequest
+    from harness.rdp.errors import ParseError, RdpError
+    from harness.rdp.kerberos import KerberosAcceptor
+    from harness.rdp.spnego import KRB5_OID, MS_KRB5_OID, NegTokenInit
+
+    keytab = lab.kdc.keytab(lab.host.fqdn)
+    for junk in (b"\x60\x0b\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02",
+                 b"\x60\x0d\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x01\x00",
+                 bytes.fromhex("6082ffff06092a864886f712010202") + b"\x00" * 40):
+        token = NegTokenInit((MS_KRB5_OID, KRB5_OID), junk).encode() if spnego_wrapped else junk
+        acceptor = ntlm.NtlmAcceptor({"alice": "x"}, nb_domain="LAB", nb_computer="RDHOST",
+                                     dns_domain="lab.test", dns_computer="rdhost.lab.test")
+        server = CredSspServer(acceptor, public_key=b"k",
+                               kerberos=lambda: KerberosAcceptor(keytab))
+        with pytest.raises(RdpError) as err:
+            server.receive(TSRequest(6, nego_tokens=[token]).encode())
+        if isinstance(err.value, CredSspFailure):
+            assert err.value.status is not None and server.pending_error_reply is not None
+        else:
+            assert isinstance(err.value, ParseError)

@@ -286,3 +286,39 @@ def test_non_utf8_config_exits_2_naming_the_line(command: str, tmp_path: Path) -
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr
     assert f"{path}:2" in run.stderr and "not UTF-8 text" in run.stderr
+
+
+# -- row: remediation scripts that hung or crashed the PowerShell parser ---------------------------
+
+SCRIPTS = {
+    "trailing-backtick": ("Restart-Service -Name TermService -Force `", "escape character"),
+    "leading-zero": ("Set-ItemProperty -Path 'HKLM:\\SYSTEM\\CurrentControlSet\\Control\\"
+                     "Terminal Server' -Name MaxOutstandingConnections -Value 09\n"
+                     "Restart-Service -Name TermService -Force", None),
+    "deep-parens": ("Restart-Service -Name " + "(" * 500 + "'TermService'" + ")" * 500,
+                    "nested deeper than"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_hostile_remediation_script_in_a_matrix_run(name: str, tmp_path: Path) -> None:
+    script, message = SCRIPTS[name]
+    repo = Path(__file__).resolve().parents[2]
+    folder = tmp_path / "scenarios"
+    (folder / "remediations").mkdir(parents=True)
+    (folder / "server-denied.yaml").write_text(
+        (repo / "scenarios" / "server-denied.yaml").read_text())
+    sidecar = (repo / "scenarios/remediations/restart-rdp-service.yaml").read_text()
+    (folder / "remediations" / f"{name}.yaml").write_text(
+        sidecar.replace("id: restart-rdp-service", f"id: {name}"))
+    (folder / "remediations" / f"{name}.ps1").write_text(script)
+    out = tmp_path / "m.json"
+    t0 = time.monotonic()
+    run = rdplab("matrix", "--scenarios", str(folder), "--backend", "loopback", "--lab",
+                 "direct", "--json", str(out), "--jobs", "1", timeout=120)
+    assert time.monotonic() - t0 < 60
+    assert "Traceback" not in run.stderr
+    cells = json.loads(out.read_text())["cells"]
+    assert len(cells) == 1 and cells[0]["outcome"] != "lab-error", cells
+    if message:
+        assert message in cells[0]["reason"], cells[0]["reason"]

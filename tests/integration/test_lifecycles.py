@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.lifecycles import compare_lifecycles
 
 
+@pytest.mark.timeout(1800)  # the whole default matrix, twice
 def test_snapshot_and_fresh_lifecycles_agree_on_loopback(tmp_path: Path) -> None:
     assert compare_lifecycles("loopback", tmp_path) >= 300

@@ -144,11 +144,12 @@ def test_a_user_adds_a_fault_with_a_file(scenarios: Path) -> None:
      "expected: {mstsc-win11: {symptom: none, provenance: doc}}\ntags: []\n", 6, "inject.0.action"),
     ("id: missing\ntitle: A title\ndescription: d\n"
      "claim: {text: t, codes: {}, sources: [s]}\n"
-     "inject:\n  - {node: host, action: stop_service}\ntags: []\n", 1, None),
+     "inject:\n  - {node: host, action: stop_service}\ntags: []\n", 1, "expected"),
     ("id: extra\ntitle: A title\ndescription: d\n"
      "claim: {text: t, codes: {}, sources: [s]}\n"
      "inject:\n  - {node: host, action: stop_service, colour: red}\n"
-     "expected: {mstsc-win11: {symptom: none, provenance: doc}}\ntags: []\n", 6, "inject.0"),
+     "expected: {mstsc-win11: {symptom: none, provenance: doc}}\ntags: []\n", 6,
+     "inject.0.colour"),
     ("id: badprof\ntitle: A title\ndescription: d\n"
      "claim: {text: t, codes: {}, sources: [s]}\n"
      "inject:\n  - {node: host, action: stop_service}\n"

@@ -6,20 +6,21 @@ from __future__ import annotations
 
 from harness.lab.definition import load_lab
 from harness.lab.factory import LabHandle
+from harness.matrix.aftermath import capture
 from harness.scenario.actions import apply_step
 from harness.scenario.catalog import load_catalog
-from harness.training.security import snapshot
 from harness.training.shellsession import ShellSession
 from harness.training.verdict import check_lab
 
 
 def test_events_then_fix_typed_line_by_line() -> None:
     with LabHandle(load_lab("default"), "loopback") as lab:
-        baseline = snapshot(lab.nodes)
+        healthy = capture(lab)
         for step in load_catalog().faults["corrupt-machinekeys"].inject:
             apply_step(lab, step)
         lab.sync()
-        broken = check_lab(lab, baseline)
+        injected = capture(lab)
+        broken = check_lab(lab, healthy, injected)
         assert broken["exit"] == 1 and broken["stage"] == "tls"
         shell = ShellSession(lab.host)
         events = shell.run_line("Get-EventLog -LogName System -InstanceId 36870")
@@ -36,5 +37,5 @@ def test_events_then_fix_typed_line_by_line() -> None:
             result = shell.run_line(line)
             assert result["error"] is None, (line, result)
         lab.sync()
-        fixed = check_lab(lab, baseline)
+        fixed = check_lab(lab, healthy, injected)
         assert fixed["exit"] == 0, fixed

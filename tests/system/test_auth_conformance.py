@@ -26,12 +26,6 @@ from harness.pki import KeyPair
 from harness.rdp import kerberos
 from tests.helpers import PASSWORD, USER, policy_for, running_host
 
-# aardwolf 0.2.16's client Synchronize PDU says totalLength 28 in a 22-byte Send Data
-# (1c00 1700 eb03 ea030100 00 02 1c00 1f 00 0000 0100 eb03); Windows logs it on, the host's
-# share parser (rdp/share.py decode_share_pdus) refuses it: issue 9 item 4, the `core` part.
-SESSION_PENDING = ("host: a share PDU whose totalLength overstates the Send Data "
-                   "(aardwolf's Synchronize), issue 9 item 4")
-
 AARDWOLF_CLIENT = """
 import asyncio, json, sys
 from aardwolf.commons.factory import RDPConnectionFactory
@@ -77,7 +71,6 @@ def test_aardwolf_logs_on_with_spnego_ntlm(host_pair: KeyPair) -> None:
         assert host.stats.logons == ["spnego/ntlm"], host.stats
 
 
-@pytest.mark.xfail(strict=True, reason=SESSION_PENDING)
 def test_aardwolf_session_has_screen_data(host_pair: KeyPair) -> None:
     with running_host(policy_for(host_pair)) as (host, _):
         result = _aardwolf(host.address[1])
@@ -114,17 +107,20 @@ def domain_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
 def _rdesktop(lab, home: Path, display: str, seconds: int = 8) -> tuple[str, list[str]]:
     """kinit against the lab's KDC, then rdesktop to the host by its name; (output, logons)."""
     user, password = lab.spec.user
+    dc = lab.domain_controller()
+    assert dc is not None
     home.mkdir(exist_ok=True)
-    env = {**os.environ, "KRB5_CONFIG": str(lab.kdc.krb5_conf), "HOME": str(home),
+    env = {**os.environ, "KRB5_CONFIG": str(dc.krb5_conf), "HOME": str(home),
            "KRB5CCNAME": f"FILE:{home / 'krb5cc'}", "DISPLAY": display}
     env.pop("KRB5_KDC_PROFILE", None)
-    kinit = subprocess.run(["timeout", "10", "kinit", f"{user}@{lab.spec.realm}"], env=env,
+    kinit = subprocess.run(["timeout", "10", "kinit", f"{user}@{dc.realm}"], env=env,
                            input=password + "\n", text=True, capture_output=True, timeout=20)
     assert kinit.returncode == 0, kinit.stderr
-    _, port, _, name = lab.xfreerdp_endpoint()
+    endpoint = lab.client_endpoint()
+    name = endpoint.server_name
     argv = ["timeout", str(seconds), "rdesktop", "-u", user, "-d", lab.spec.domain, "-p",
-            password, f"{name}:{port}"]
-    argv = private_hosts_argv(home, {name: "127.0.0.1"}, argv)
+            password, f"{name}:{endpoint.port}"]
+    argv = private_hosts_argv(home, {name: endpoint.address}, argv)
     # rdesktop asks on stdin whether to trust the lab CA's certificate: yes, as a user would.
     run = subprocess.run(argv, env=env, input="yes\n", text=True, capture_output=True,
                          timeout=seconds + 20)
@@ -138,7 +134,7 @@ def test_rdesktop_nla_through_kerberos(domain_lab, tmp_path: Path, xdisplay: str
     output, logons = _rdesktop(domain_lab, tmp_path / "home", xdisplay)
     assert "Connection established using CredSSP" in output, output[-800:]
     assert logons == ["kerberos"]
-    log = (domain_lab.kdc.dir / "kdc.log").read_text()
+    log = domain_lab.domain_controller().kdc_log.read_text()
     assert "TERMSRV/rdhost.lab.test@LAB.TEST" in log  # the ticket came from the lab's KDC
 
 

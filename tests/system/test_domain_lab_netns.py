@@ -39,7 +39,7 @@ def test_netns_dc_in_its_own_namespace(tmp_path: Path) -> None:
         result = lab.probe(load_profile("mstsc-win11"))
         assert result.failure is None, result.failure
         assert _credssp(result)["mechanism"] == "kerberos"
-        log = (lab.kdc.dir / "kdc.log").read_text()
+        log = lab.domain_controller().kdc_log.read_text()
         assert "10.213.1.2: ISSUE" in log  # the AS/TGS requests came from the client's namespace
         lab.client.network.set_clock_offset(-10800)
         skewed = lab.probe(load_profile("mstsc-win11"))

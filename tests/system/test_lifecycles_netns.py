@@ -16,5 +16,6 @@ pytestmark = [pytest.mark.netns,
               pytest.mark.skipif(not OK, reason=f"network namespaces unavailable: {WHY}")]
 
 
+@pytest.mark.timeout(1800)  # the whole default matrix, twice
 def test_snapshot_and_fresh_lifecycles_agree_on_netns(tmp_path: Path) -> None:
     assert compare_lifecycles("netns", tmp_path) >= 300

@@ -1,4 +1,5 @@
-"""`rdplab matrix --pcap`: every probe connection of a cell as a pcapng with its TLS key log,
+"""`rdplab matrix --pcap`: every probe connection of a cell as a pcapng with its TLS key log
+(through an RD Gateway: the client's leg to the gateway on 443 and the tunnelled RDP to 3389),
 checked with real tshark: the RDP PDUs inside TLS decode with the keys (embedded in the file,
 or from the key log), none is malformed, and without keys they do not show."""
 
@@ -63,7 +64,12 @@ def test_every_probe_connection_has_a_capture_that_decodes(captures: dict, lab: 
     rows = frames(verify)
     protocols = {r[1] for r in rows}
     info = " ".join(r[2] for r in rows)
-    assert {r[4] for r in rows if r[3] != "3389"} == {"3389"}  # the host side is 3389
+    servers = {r[4] for r in rows if r[3] not in ("3389", "443")}
+    # the host side is 3389; through the RD Gateway, the client's leg to it is on 443 (TLS,
+    # then HTTP: NTLM 401, the WebSocket upgrade) and the tunnelled RDP reaches 3389
+    assert servers == ({"3389", "443"} if lab == "default" else {"3389"})
+    if lab == "default":
+        assert "HTTP/1.1 101 Switching Protocols" in " ".join(r[2] for r in rows)
     assert "Client Hello" in info and "CredSSP" in protocols
     for pdu in ("NTLMSSP_AUTH", "ClientData", "ServerData", "channelJoinConfirm", "ClientInfo",
                 "Confirm Active PDU"):

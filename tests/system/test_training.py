@@ -115,6 +115,7 @@ def test_hidden_fault_is_named_nowhere_a_student_looks(trainer: Trainer) -> None
     for out in (hidden.stdout, status.stdout, json.dumps(trainer.status("h"))):
         assert "gateway-cert" not in out and "expired" not in out.lower()
     assert trainer.status("h")["fault"] == "hidden"
+    assert trainer.record("h")["fault"]["id"] == "gateway-cert-expired"  # the trainer's record
     assert trainer.run("check", "--name", "h").returncode == 1
     hint = trainer.run("hint", "--name", "h", "--level", "2")
     assert hint.returncode == 0 and "RD Gateway" in hint.stdout
@@ -140,8 +141,10 @@ def test_bad_input_exits_2_and_changes_nothing(trainer: Trainer) -> None:
     assert taken.returncode == 2 and "already up" in taken.stderr
     unknown = trainer.run("break", "no-such-fault", "--name", "b")
     assert unknown.returncode == 2 and "unknown fault" in unknown.stderr
-    needs = trainer.run("break", "mtu-blackhole", "--name", "b")
+    needs = trainer.run("break", "mtu-blackhole@1300", "--name", "b")
     assert needs.returncode == 2 and "netns" in needs.stderr
+    no_variant = trainer.run("break", "clock-skew@1minute", "--name", "b")
+    assert no_variant.returncode == 2 and "3min" in no_variant.stderr  # lists the variants
     assert trainer.status("b")["fault"] is None
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

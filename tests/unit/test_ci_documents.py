@@ -9,7 +9,7 @@ from harness.ci.document import DocumentError, outcomes
 from harness.ci.golden import differences, dumps, golden_document
 from harness.ci.merge import merge_documents
 from harness.ci.policy import parse_fail_on
-from harness.ci.shard import SLOW_CELL_COST, parse_shard, plan
+from harness.ci.shard import _units, parse_shard, plan, unit_cost
 from harness.scenario.catalog import load_catalog
 
 
@@ -99,13 +99,14 @@ def test_bad_documents_and_policies_are_clear_errors() -> None:
 def test_shards_cover_every_cell_once_deterministically_and_balanced() -> None:
     catalog = load_catalog()
     pairs = [(f, r) for f in catalog.faults for r in catalog.remediations]
-    for n in (1, 2, 3, 4, 7):
+    for n in (1, 2, 3, 4, 7, 40):
         parts = plan(catalog, pairs, n)
         assert sorted(p for part in parts for p in part) == sorted(pairs)
         assert parts == plan(catalog, pairs, n)
-        costs = [sum(SLOW_CELL_COST if catalog.faults[f].requires else 1 for f, _ in part)
-                 for part in parts]
-        assert max(costs) - min(costs) <= SLOW_CELL_COST, costs
+        assert all(parts), "an empty shard"
+        units = _units(catalog, pairs, n)
+        costs = [sum(unit_cost(catalog, u) for u in units if u[0] in part) for part in parts]
+        assert max(costs) - min(costs) <= max(unit_cost(catalog, u) for u in units), costs
 
 
 def test_merge_gives_the_single_run_document_and_refuses_parts_that_do_not_fit() -> None:

@@ -33,5 +33,5 @@ def test_target_survives_its_corpus_and_mutations(name: str) -> None:
 def test_every_parser_family_has_a_target() -> None:
     families = {"ber", "tsrequest", "ntlm_challenge", "ntlm_authenticate", "x224", "mcs_gcc",
                 "slow_path", "frames", "tsgu_packets", "http", "websocket", "pwsh", "yaml",
-                "host_config"}
+                "host_config", "spnego", "rdpsec"}
     assert families <= set(TARGETS)

@@ -155,7 +155,11 @@ def test_a_snapshot_brings_back_the_model_and_its_files(model_only: str) -> None
         lab.inject("host", "stop_service", {"name": "TermService"})
         lab.restore(snap)
         assert lab.nodes["host"].services.is_running("TermService")
-        assert lab.nodes["host"].lock is not snap.state["nodes"]["host"].lock
+        frozen = snap.state["nodes"]
+        assert frozen.pickled  # the fast path: the model pickles (certificates shared)
+        one, two = frozen.thaw(), frozen.thaw()
+        assert one["host"] is not two["host"] and one["host"].lock is not two["host"].lock
+        assert one["host"].network is not lab.nodes["host"].network
 
 
 def test_errors_live_in_one_module() -> None:
@@ -186,3 +190,29 @@ def test_no_caller_probes_a_lab_with_hasattr() -> None:
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "hasattr":
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert offenders == []
+
+
+def test_a_file_tree_comes_back_whatever_was_done_to_it(tmp_path: Path) -> None:
+    from harness.lab.modelstate import FileTree
+
+    root = tmp_path / "lab"
+    (root / "nodes" / "HOST" / "keys").mkdir(parents=True)
+    (root / "nodes" / "HOST" / "keys" / "rdp.key").write_bytes(b"key")
+    (root / "ca.crt").write_bytes(b"ca")
+    (root / "kdc").mkdir()
+    tree = FileTree(root, frozenset({"kdc"}))
+    before = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    (root / "nodes" / "HOST" / "keys" / "rdp.key").write_bytes(b"corrupted!")
+    (root / "nodes" / "HOST" / "keys" / "new.key").write_bytes(b"renewed")
+    (root / "nodes" / "HOST" / "extra" / "deep").mkdir(parents=True)
+    (root / "ca.crt").unlink()
+    (root / "ca.crt").mkdir()
+    (root / "kdc" / "principal").write_bytes(b"the KDC's own")
+    for _ in range(2):  # twice: the second time from the state the first restore recorded
+        tree.restore()
+        after = {p.relative_to(root): p.read_bytes() for p in root.rglob("*")
+                 if p.is_file() and "kdc" not in p.parts}
+        assert after == before
+        assert sorted(p.name for p in (root / "nodes" / "HOST").iterdir()) == ["keys"]
+        assert (root / "kdc" / "principal").read_bytes() == b"the KDC's own"
+        (root / "nodes" / "HOST" / "keys" / "rdp.key").write_bytes(b"again")

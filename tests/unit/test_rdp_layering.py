@@ -1,5 +1,6 @@
-"""The protocol core stands alone: harness/rdp imports no other harness package, and its modules
-import each other without a cycle (runtime imports; `if TYPE_CHECKING:` blocks excluded)."""
+"""The protocol core stands alone: harness/rdp imports no other harness package, and no modules
+of harness import each other in a cycle (runtime imports, lazy ones inside functions included;
+`if TYPE_CHECKING:` blocks excluded)."""
 
 from __future__ import annotations
 
@@ -99,6 +100,11 @@ def test_no_import_from_other_harness_packages() -> None:
 
 def test_no_import_cycle_in_the_core() -> None:
     assert cycles(import_graph(RDP)) == []
+
+
+def test_no_import_cycle_in_the_whole_package() -> None:
+    """Issue 8: no import cycle anywhere in harness (lazy imports inside functions count)."""
+    assert cycles(import_graph(RDP.parent)) == []
 
 
 def test_the_checks_can_fail(tmp_path: Path) -> None:

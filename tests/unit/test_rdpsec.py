@@ -38,7 +38,13 @@ from harness.rdp.rdpsec import (
 from harness.rdp.server import ServerConnection
 from harness.rdp.server_config import ServerConfig
 from harness.rdp.share import SEC_SECURE_CHECKSUM
-from tests.unit.test_state_machine_fuzz import new_pair, pump
+from tests.unit.test_state_machine_fuzz import (
+    Exchange,
+    assert_ended_cleanly,
+    new_pair,
+    pump,
+    split_by,
+)
 from tests.vectors.windows_traces import pdu
 
 FUZZ = settings(max_examples=200, deadline=None, database=None, derandomize=True,
@@ -216,3 +222,32 @@ def test_host_given_hostile_security_exchange_fails_typed(junk: bytes) -> None:
     host.receive_data(mcs_frame(SendDataRequest(1007, 1003, junk).encode()))
     failures = [e for e in iter(host.next_event, None) if isinstance(e, ev.StageFailed)]
     assert [f.stage for f in failures] == ["mcs"] and host.should_close
+
+
+# -- the two state machines under Standard RDP Security, with bytes changed in flight ---------
+
+RDP_POLICY = {"requested": 0, "security_layer": 0, "user_authentication": False}
+
+
+@pytest.fixture(scope="module")
+def rdp_reference(host_pair: KeyPair) -> Exchange:
+    x = pump(*new_pair(host_pair, **RDP_POLICY))
+    assert x.client.activated and not x.failures("c") and not x.failures("s")
+    return x
+
+
+@FUZZ
+@given(direction=st.sampled_from("cs"), offset=st.integers(0, 1 << 20), kind=st.integers(0, 3),
+       value=st.integers(0, 255), sizes=st.lists(st.integers(1, 2000), min_size=1, max_size=4))
+def test_mutated_rdp_security_stream_ends_in_a_failure_never_an_exception(
+    direction: str, offset: int, kind: int, value: int, sizes: list[int], host_pair: KeyPair,
+    rdp_reference: Exchange,
+) -> None:
+    """One change anywhere in either direction (X.224, the certificate, the Security Exchange,
+    a MAC or a ciphertext byte): each side ends in a typed failure or a session. A change in
+    an encrypted PDU cannot go unnoticed: its MAC fails (a header byte like flagsHi may)."""
+    total = len(rdp_reference.to_server if direction == "c" else rdp_reference.to_client)
+    x = pump(*new_pair(host_pair, **RDP_POLICY),
+             wire_mutation=(direction, offset % total, kind, value),
+             to_server=split_by(sizes), to_client=split_by(sizes[::-1]))
+    assert_ended_cleanly(x)

@@ -33,10 +33,12 @@ from harness.rdp.spnego import (
 USERS = {"Alice": "Secret1!"}
 
 
-def acceptor() -> ntlm.NtlmAcceptor:
+def acceptor(fixed: bool = False) -> ntlm.NtlmAcceptor:
+    """`fixed`: the same challenge and timestamp every time, so recorded client messages replay."""
+    extra = {"random": lambda n: b"\x11" * n, "clock": lambda: 1.7e9} if fixed else {}
     return ntlm.NtlmAcceptor(
         USERS, nb_domain="LAB", nb_computer="RDHOST", dns_domain="lab.test",
-        dns_computer="rdhost.lab.test",
+        dns_computer="rdhost.lab.test", **extra,  # type: ignore[arg-type]
     )
 
 
@@ -252,3 +254,51 @@ def test_fuzz_mutated_exchange_ends_typed(
             out = acc.step(msg or b"") if i % 2 == 0 else init.step(msg or b"")
     except RdpError:
         pass
+
+
+# --- CredSSP carrying SPNEGO, as the host receives it -------------------------------------------
+
+
+def _credssp_spnego_exchange() -> list[bytes]:
+    """The client TSRequests of a good SPNEGO-NTLM CredSSP logon (v6)."""
+    from harness.rdp.credssp import CredSspClient, CredSspServer
+
+    key = b"\x30\x03\x02\x01\x01"
+    client = CredSspClient("alice", "Secret1!", "LAB", server_public_key=key,
+                           context=ntlm_initiator())
+    server = CredSspServer(acceptor(fixed=True), public_key=key)
+    sent = [client.first_message()]
+    while not client.done:
+        reply = server.receive(sent[-1])
+        assert reply is not None
+        sent.append(client.receive(reply) or b"")
+    assert server.receive(sent[-1]) is None and server.done and server.spnego
+    return sent
+
+
+CREDSSP_SPNEGO = _credssp_spnego_exchange()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2),
+       st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), min_size=1, max_size=4))
+def test_fuzz_host_credssp_spnego(index: int, flips: list[tuple[int, int]]) -> None:
+    """A mutated client TSRequest (SPNEGO inside) ends in a typed failure at the host, or in a
+    logon only when the mutation left every checked byte intact."""
+    from harness.rdp.credssp import CredSspServer
+
+    server = CredSspServer(acceptor(fixed=True), public_key=b"\x30\x03\x02\x01\x01")
+    replay = CredSspServer(acceptor(fixed=True), public_key=b"\x30\x03\x02\x01\x01")
+    for msg in CREDSSP_SPNEGO:  # the recording replays to a logon: mutations reach every step
+        replay.receive(msg)
+    assert replay.done
+    msgs = list(CREDSSP_SPNEGO)
+    data = bytearray(msgs[index])
+    for pos, xor in flips:
+        data[pos % len(data)] ^= xor
+    msgs[index] = bytes(data)
+    try:
+        for msg in msgs:
+            server.receive(msg)
+    except RdpError:
+        assert not server.done

@@ -1,4 +1,4 @@
-"""The trainer workflow's pieces without sockets: weakened-security rules, the CONNECT parser,
+"""The trainer workflow's pieces without sockets: the CONNECT parser,
 the .rdp file, derived hints, the shell REPL (a fake runner, and a fake WinRM session standing
 in for a Vagrant VM, which cannot run here), the lab lock, seeded class plans."""
 
@@ -19,25 +19,10 @@ from harness.training.labdir import LabDir, check_name
 from harness.training.lifecycle import parse_publish
 from harness.training.publish import parse_connect
 from harness.training.repl import LineResult, WinRMLineRunner, completer, run_repl
-from harness.training.security import weakened
 
 RECORD = {"name": "t", "publish_bound": ["127.0.0.1", 40001],
           "names": {"host": "rdhost.lab.test", "gateway": "rdgw.lab.test", "user": "alice",
                     "domain": "LAB", "client": "WS01"}}
-
-
-def test_weakened_names_what_got_weaker_and_nothing_else() -> None:
-    base = {"host.nla_required": True, "host.tls_min": "TLSv1.2",
-            "client.allow_encryption_oracle": 1, "host.firewall_enabled": True}
-    assert weakened(base, dict(base)) == []
-    now = {**base, "host.nla_required": False, "client.allow_encryption_oracle": 2,
-           "host.tls_min": "TLSv1.3"}  # a stricter TLS floor is not weaker
-    found = [str(w) for w in weakened(base, now)]
-    assert len(found) == 2
-    assert any("Network Level Authentication" in w for w in found)
-    assert any("AllowEncryptionOracle" in w for w in found)
-    assert [str(w) for w in weakened(base, {**base, "host.tls_min": "TLSv1"})] == [
-        "host: an older TLS version accepted: TLSv1.2 -> TLSv1"]
 
 
 @pytest.mark.parametrize("head,expected", [

@@ -271,6 +271,10 @@ def fake_vagrant_class(world: World) -> type:
             for machine in world.machines:
                 world.machines[machine] = "running"
 
+        def snapshot_delete(self, name: str) -> None:
+            self._call("snapshot_delete", name)
+            world.snapshots.discard(name)
+
         def halt(self, vm_name: str | None = None, force: bool = False) -> None:
             self._call("halt")
             for machine in world.machines:
@@ -840,8 +844,9 @@ def test_a_hanging_vagrant_up_is_a_lab_timeout(tmp_path: Path, world: World) -> 
 
 
 def test_the_vagrant_process_group_is_killed_at_the_deadline(tmp_path: Path) -> None:
-    """No VM, but a real subprocess: python-vagrant's class runs `sleep 30` instead of vagrant,
-    and the bounded call stops it."""
+    """No VM, but a real subprocess: python-vagrant's class runs `sleep 30` instead of vagrant
+    (the test's stand-in overrides how it builds the command line), and the bounded call stops
+    that process, found as a new child of this one."""
 
     class SleepyVagrant(vagrant.Vagrant):
         def _make_vagrant_command(self, args: list[Any]) -> list[str]:
@@ -853,9 +858,11 @@ def test_the_vagrant_process_group_is_killed_at_the_deadline(tmp_path: Path) -> 
                              lambda step, **data: records.append(data) or data)
     with pytest.raises(LabTimeout, match=r"vagrant up"):
         control.up(timeout=0.5)
-    proc = control.vagrant._rdplab_proc
-    assert proc is not None
-    assert proc.wait(timeout=5) != 0
+    assert len(control.killed) == 1  # the `sleep` python-vagrant started, nothing else
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{control.killed[0]}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # python-vagrant's own thread reaps it
+    assert not Path(f"/proc/{control.killed[0]}").exists()
     assert records[-1]["timed_out"] is True
 
 
@@ -1034,3 +1041,38 @@ def test_one_cell_at_a_time_on_the_vms(tmp_path: Path) -> None:
     first.release()
     assert second.acquire(1.0) >= 0
     second.release()
+
+
+def test_a_fault_snapshot_is_a_real_vm_snapshot(tmp_path: Path, world: World) -> None:
+    """mock: no Windows VM can run here; python-vagrant and pywinrm are fakes.
+
+    The snapshot lifecycle on VMs: `vagrant snapshot save` after the fault, `snapshot restore`
+    before each later remediation cell (WinRM waited for, each VM's clock set to its model's,
+    which carries a clock fault's skew), the model restored with it, the snapshot deleted when
+    the lab closes."""
+    lab = make_lab(tmp_path)
+    lab.start()
+    lab.inject("client", "set_clock_offset", {"seconds": 3600})
+    lab.inject("host", "set_allow_encryption_oracle", {"value": 0})
+    world.vagrant_calls.clear()
+    snap = lab.snapshot("vagrant-pair/credssp@reproduce")
+    name = "rdplab-vagrant-pair-vagrant-pair-credssp-reproduce"
+    assert world.vagrant_calls == [("snapshot_save", (name,))] and name in world.snapshots
+    assert snap.state["vm_snapshot"] == name
+    lab.run_remediation(load_remediation(REMEDIATIONS / "host-allow-vulnerable-credssp.yaml"))
+    world.commands.clear()
+    world.vagrant_calls.clear()
+    lab.restore(snap)
+    assert world.vagrant_calls == [("snapshot_restore", (name,))]
+    clock = [s for s in world.scripts_to(CLIENT) if "Set-Date -Date" in s]
+    assert clock, "the client VM's clock is set after the restore"
+    set_ms = int(re.search(r"AddMilliseconds\((\d+)\)", clock[-1]).group(1))
+    assert abs(set_ms / 1000 - (time.time() + 3600)) < 60  # the fault's skew, not real time
+    from harness.windows.registry import CREDSSP_PARAMETERS
+
+    oracle = lab.host.registry.value(CREDSSP_PARAMETERS, "AllowEncryptionOracle", None)
+    assert oracle == 0  # the model is back at the fault too
+    assert [r["step"] for r in lab.records][-1] == "restore"
+    lab.close()
+    assert ("snapshot_delete", (name,)) in world.vagrant_calls
+    assert name not in world.snapshots

@@ -10,6 +10,7 @@ from harness.rdp import mcs
 from harness.rdp.capabilities import client_capabilities
 from harness.rdp.endpoint import SessionLink
 from harness.rdp.errors import ParseError
+from harness.rdp.fastpath import FastPathOutputPdu
 from harness.rdp.phases import ServerPhase, server_machine
 from harness.rdp.server import ServerConnection, select_protocol
 from harness.rdp.server_config import ServerConfig, neg_rsp_flags_for_build
@@ -73,6 +74,9 @@ def _from_client(session: ServerSession, body: object) -> list[object]:
     frames.feed(session.data_to_send())
     out = []
     while (frame := frames.next_frame()) is not None:
+        if frame.fastpath:  # an update burst as fast-path output (the client supports it)
+            out.append(FastPathOutputPdu.decode(frame.data))
+            continue
         pdu = mcs.decode_domain_pdu(decode_data(frame.data))
         assert isinstance(pdu, mcs.SendDataIndication)
         out += [p.body if isinstance(p, DataPdu) else p for p in decode_share_pdus(pdu.user_data)]
@@ -130,3 +134,24 @@ def test_negotiation_response_flags_by_windows_build(build: int, flags: int) -> 
 def test_rdstls_is_never_selected(requested: int, nla: bool,
                                   expected: tuple[int | None, int | None]) -> None:
     assert select_protocol(ServerConfig(user_authentication=nla), int(requested)) == expected
+
+
+def test_updates_go_fast_path_when_the_client_supports_it() -> None:
+    """MS-RDPBCGR 2.2.7.1.1: FASTPATH_OUTPUT_SUPPORTED in the client's General Capability Set
+    gets fast-path output (what Windows sends, and all aardwolf reads); without it, slow-path."""
+    from dataclasses import replace as _replace
+
+    from harness.rdp.capabilities import FASTPATH_OUTPUT_SUPPORTED, GeneralCapability
+
+    for supported in (True, False):
+        session = _session()
+        caps = tuple(
+            _replace(c, extra_flags=c.extra_flags & ~FASTPATH_OUTPUT_SUPPORTED)
+            if isinstance(c, GeneralCapability) and not supported else c
+            for c in client_capabilities(64, 64)
+        )
+        _from_client(session, ConfirmActivePdu(SHARE_ID, caps, pdu_source=1007))
+        _from_client(session, Control(CTRLACTION_REQUEST_CONTROL))
+        after_fonts = _from_client(session, FontList())
+        kinds = {type(x).__name__ for x in after_fonts[1:]}
+        assert kinds == ({"FastPathOutputPdu"} if supported else {"BitmapUpdate"}), kinds

@@ -1,19 +1,23 @@
-"""The Vagrant backend: the lab's nodes are real Windows VMs (Vagrantfile at the repository root).
+"""The Vagrant backend's lab: the lab's nodes are real Windows VMs (Vagrantfile at the
+repository root), behind the same contract as every backend.
 
 Per cell: `start()` reuses the running VMs and restores their "rdplab-baseline" snapshot (or,
 the first time, runs `vagrant up` and takes that snapshot); faults are injected by running the
 PowerShell of vagrant_faults.py over WinRM; remediation scripts run for real (winrm_runner);
-`verify()` checks the VMs' state afterwards with testinfra's winrm backend; the probe connects
-over TCP from this machine to the host VM. `close()` restores the snapshot (or halts the VMs, or
-keeps them, per option). Every step lands in `records` (the cell journal's Vagrant part) and, in
-short, in the model node's journal.
+`verify_state()` checks the VMs' state afterwards with testinfra's winrm backend; the probe
+connects over TCP from this machine to the host VM. `snapshot()` / `restore()` are real VM
+snapshots (`vagrant snapshot save/restore`), so a fault's remediation cells start from the VMs
+as the fault left them. `close()` restores the baseline (or halts the VMs, or keeps them, per
+option) and deletes the fault snapshots. Every step lands in `records` (the cell journal's
+Vagrant part) and, in short, in the model node's journal.
 
 The model nodes stay: the probe's client settings (resolver, CredSSP policy, MRU0) come from
 the client model, so faults and remediations are applied to the model too ("mirror"), and the
 model's prediction is journalled next to what the real VM did.
 
-Nothing here can run without Vagrant, a provider and the Windows boxes; `start()` refuses with
-VagrantUnavailable naming what is missing. Mapping and credentials: see VagrantOptions.
+Nothing here can run without Vagrant, a provider and the Windows boxes (the tests use fakes of
+python-vagrant, pywinrm and testinfra, and say so); `start()` refuses with VagrantUnavailable
+naming what is missing. Mapping and credentials: see VagrantOptions.
 """
 
 from __future__ import annotations
@@ -21,579 +25,63 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import functools
 import json
 import logging
 import os
-import re
-import signal
 import socket
-import subprocess
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendUnavailable
-from ..probe.profiles import ClientProfile
-from ..probe.runner import ProbeOptions, ProbeTarget
-from ..pwsh.remediation import (
+from ...probe.profiles import ClientProfile
+from ...probe.runner import ProbeOptions, ProbeTarget
+from ...pwsh.remediation import (
     TARGETS,
+    NodeRef,
     Remediation,
     RemediationError,
+    TargetNodeMissing,
     load_remediation,
 )
-from ..pwsh.remediation import run_remediation as run_model_remediation
-from ..pwsh.result import RemediationResult, ScriptResult
-from ..windows import faults as model_faults
-from ..windows.node import WindowsNode
-from ..windows.registry import (
-    CREDSSP_PARAMETERS,
-    MSTSC_DEFAULT,
-    RDP_TCP,
-    SCHANNEL_PROTOCOLS,
-    TERMINAL_SERVER,
-)
-from . import vagrant_faults
-from .base import ADDRESSES, RDP_PORT, Lab, NotEmulated
-from .contract import LabSnapshot
-from .definition import LabSpec
-from .winrm_runner import (
+from ...pwsh.remediation import run_remediation as run_model_remediation
+from ...pwsh.result import RemediationResult, ScriptResult
+from ...windows import faults as model_faults
+from ...windows.node import WindowsNode
+from .. import vagrant_faults
+from ..base import ADDRESSES, RDP_PORT, Lab, NotEmulated
+from ..contract import LabSnapshot
+from ..definition import LabSpec
+from ..winrm_runner import (
     LabError,
     LabTimeout,
     RunResult,
     WinRMRunner,
-    WinRMTarget,
     call_with_deadline,
     encode_command,
-    ps_quote,
 )
-
-try:  # a missing target node is "not emulated", as on the model path
-    from ..pwsh.remediation import TargetNodeMissing
-except ImportError:  # pragma: no cover - a tree without it
-    TargetNodeMissing = None
+from .checks import ALWAYS, REMEDIATION_CHECKS, StateCheck
+from .control import HeldConnections, VagrantControl, VmLock
+from .options import (
+    VagrantOptions,
+    VagrantUnavailable,
+    box_env_var,
+    preflight,
+    required_boxes,
+    vm_snapshot_name,
+    vm_targets,
+)
+from .scripts import (
+    GATEWAY_CERTIFICATE_SCRIPT,
+    RENEW_CERTIFICATE_SCRIPT,
+    SERVED_CERTIFICATE_SCRIPT,
+    clock_script,
+    lab_user_script,
+    mstsc_script,
+    parse_mstsc_events,
+)
 
 log = logging.getLogger(__name__)
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SNAPSHOT = "rdplab-baseline"
-ROLES = ("client", "host", "gateway")
-# Public boxes that fit (Vagrant Cloud, VirtualBox/Hyper-V/VMware); any box with WinRM works.
-DEFAULT_BOXES = {
-    "windows-11": "gusztavvargadr/windows-11",
-    "windows-server-2022": "gusztavvargadr/windows-server-2022-standard",
-}
-DEFAULT_WINRM_CREDENTIALS = ("vagrant", "vagrant")  # the convention of public Windows boxes
-ON_CLOSE = ("restore", "halt", "keep")
-
-
-class VagrantUnavailable(BackendUnavailable):
-    """Something the Vagrant lab needs is missing on this machine (named in the message)."""
-
-
-def vm_snapshot_name(lab: str, name: str) -> str:
-    """A VM snapshot's name for one of the lab's own snapshots (`rdplab-<lab>-<name>`)."""
-    return "rdplab-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{lab}-{name}")
-
-
-def box_env_var(os_id: str) -> str:
-    """RDPLAB_BOX_<OS>: windows-server-2008r2 -> RDPLAB_BOX_WINDOWS_SERVER_2008R2."""
-    return "RDPLAB_BOX_" + re.sub(r"[^A-Z0-9]", "_", os_id.upper())
-
-
-def box_for(os_id: str, env: Mapping[str, str] | None = None) -> str | None:
-    """The box for an OS profile: $RDPLAB_BOX_<OS>, else the default, else None (the
-    Vagrantfile applies the same rule)."""
-    env = os.environ if env is None else env
-    return env.get(box_env_var(os_id)) or DEFAULT_BOXES.get(os_id)
-
-
-def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    try:
-        return float(env.get(name, default))
-    except ValueError:
-        raise LabError(f"${name} must be a number of seconds, not {env[name]!r}") from None
-
-
-@dataclass
-class VagrantOptions:
-    """How the lab reaches its VMs. `from_env()` reads the documented environment variables:
-
-    RDPLAB_VAGRANT_ROOT (the directory of the Vagrantfile; default the repository root),
-    RDPLAB_VAGRANT_PROVIDER, RDPLAB_VAGRANT_ON_CLOSE (restore|halt|keep),
-    RDPLAB_WINRM_USER / RDPLAB_WINRM_PASSWORD (default vagrant/vagrant), per node
-    RDPLAB_WINRM_USER_<ROLE> / RDPLAB_WINRM_PASSWORD_<ROLE>, RDPLAB_WINRM_PORT (5985),
-    RDPLAB_VM_ADDRESS_<ROLE> (default the model address), RDPLAB_GATEWAY=1 (a gateway VM
-    even when the lab has none), RDPLAB_VAGRANT_MIRROR_MODEL=0 (do not apply to the model),
-    RDPLAB_VAGRANT_<X>_TIMEOUT in seconds for X in UP, SNAPSHOT, HALT, WINRM, FAULT,
-    REMEDIATION, REBOOT, CHECK, MSTSC, LOCK.
-    """
-
-    root: Path = REPO_ROOT
-    provider: str | None = None
-    on_close: str = "restore"
-    snapshot: str = SNAPSHOT
-    winrm_port: int = 5985
-    credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
-    addresses: dict[str, str] = field(default_factory=lambda: dict(ADDRESSES))
-    gateway: bool = False
-    mirror_model: bool = True
-    up_timeout: float = 3600.0
-    snapshot_timeout: float = 900.0
-    halt_timeout: float = 600.0
-    query_timeout: float = 120.0  # status, box list, snapshot list
-    winrm_timeout: float = 900.0  # until WinRM answers after up / restore
-    fault_timeout: float = 300.0
-    remediation_timeout: float = 1800.0
-    reboot_timeout: float = 1200.0
-    check_timeout: float = 120.0
-    mstsc_timeout: float = 120.0
-    lock_timeout: float = 3600.0  # waiting for another process's cell on the same VMs
-    env: dict[str, str] = field(default_factory=dict)  # the environment read (box_for)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> VagrantOptions:
-        env = dict(os.environ if env is None else env)
-        user = env.get("RDPLAB_WINRM_USER", DEFAULT_WINRM_CREDENTIALS[0])
-        password = env.get("RDPLAB_WINRM_PASSWORD", DEFAULT_WINRM_CREDENTIALS[1])
-        credentials = {
-            role: (env.get(f"RDPLAB_WINRM_USER_{role.upper()}", user),
-                   env.get(f"RDPLAB_WINRM_PASSWORD_{role.upper()}", password))
-            for role in ROLES
-        }
-        addresses = {role: env.get(f"RDPLAB_VM_ADDRESS_{role.upper()}", address)
-                     for role, address in ADDRESSES.items()}
-        on_close = env.get("RDPLAB_VAGRANT_ON_CLOSE", "restore")
-        if on_close not in ON_CLOSE:
-            raise LabError(f"$RDPLAB_VAGRANT_ON_CLOSE must be one of {ON_CLOSE}, not {on_close!r}")
-        options = cls(
-            root=Path(env.get("RDPLAB_VAGRANT_ROOT", REPO_ROOT)),
-            provider=env.get("RDPLAB_VAGRANT_PROVIDER") or None, on_close=on_close,
-            winrm_port=int(env.get("RDPLAB_WINRM_PORT", 5985)), credentials=credentials,
-            addresses=addresses, gateway=env.get("RDPLAB_GATEWAY", "0") == "1",
-            mirror_model=env.get("RDPLAB_VAGRANT_MIRROR_MODEL", "1") != "0", env=env,
-        )
-        for name in ("up", "snapshot", "halt", "winrm", "fault", "remediation", "reboot",
-                     "check", "mstsc", "lock"):
-            var = f"RDPLAB_VAGRANT_{name.upper()}_TIMEOUT"
-            setattr(options, f"{name}_timeout", _env_float(env, var,
-                                                           getattr(options, f"{name}_timeout")))
-        return options
-
-    def credentials_for(self, role: str) -> tuple[str, str]:
-        return self.credentials.get(role, DEFAULT_WINRM_CREDENTIALS)
-
-
-def vm_targets(spec: LabSpec, options: VagrantOptions) -> dict[str, WinRMTarget]:
-    """Lab node -> VM: the Vagrant machine is named after the role, at the node's address."""
-    targets = {}
-    for role in spec.nodes:
-        user, password = options.credentials_for(role)
-        targets[role] = WinRMTarget(role, role, options.addresses.get(role, ADDRESSES[role]),
-                                    user, password, port=options.winrm_port)
-    return targets
-
-
-def required_boxes(spec: LabSpec, options: VagrantOptions) -> dict[str, str]:
-    """role -> box name; VagrantUnavailable naming the variable when an OS has no box."""
-    boxes = {}
-    for role, node in spec.nodes.items():
-        box = box_for(node.os, options.env)
-        if box is None:
-            raise VagrantUnavailable(
-                f"no Vagrant box for OS {node.os} (the {role} node {node.name} of lab "
-                f"{spec.name}): set ${box_env_var(node.os)} to a box you built or added "
-                "(docs/vagrant.md lists what fits)")
-        boxes[role] = box
-    return boxes
-
-
-def preflight(root: Path) -> Any:
-    """The python-vagrant module, once everything the lab needs here is present; otherwise
-    VagrantUnavailable saying what is missing (python-vagrant, pywinrm, `vagrant`, Vagrantfile)."""
-    try:
-        import vagrant
-    except ImportError:
-        raise VagrantUnavailable("python-vagrant is not installed: pip install "
-                                 "'rdplab[vagrant]' (python-vagrant, pywinrm, "
-                                 "pytest-testinfra)") from None
-    try:
-        import winrm  # noqa: F401
-    except ImportError:
-        raise VagrantUnavailable("pywinrm is not installed: pip install 'rdplab[vagrant]'"
-                                 ) from None
-    if not vagrant.get_vagrant_executable():
-        raise VagrantUnavailable(
-            "the `vagrant` binary is not on PATH: the Vagrant lab needs Vagrant, a provider "
-            "(VirtualBox, libvirt, Hyper-V) and the Windows boxes; use the loopback or netns "
-            "backend on a machine without them")
-    if not (Path(root) / "Vagrantfile").is_file():
-        raise VagrantUnavailable(f"no Vagrantfile in {root} (set $RDPLAB_VAGRANT_ROOT)")
-    return vagrant
-
-
-@functools.cache
-def _killable(base: type) -> type:
-    """python-vagrant's class with its subprocesses in their own process group, so that a
-    timed-out `vagrant` (and the provider tools it started) can be stopped."""
-
-    class Killable(base):  # type: ignore[misc, valid-type]
-        _rdplab_proc: subprocess.Popen[bytes] | None = None
-
-        def _call_vagrant_command(self, args: list[Any]) -> None:
-            command = self._make_vagrant_command(args)
-            with self.out_cm() as out, self.err_cm() as err:
-                proc = subprocess.Popen(command, cwd=self.root, stdout=out, stderr=err,
-                                        env=self.env, start_new_session=True)
-                self._rdplab_proc = proc
-                code = proc.wait()
-            if code:
-                raise subprocess.CalledProcessError(code, command)
-
-        def _run_vagrant_command(self, args: list[Any]) -> str:
-            command = self._make_vagrant_command(args)
-            with self.err_cm() as err:
-                proc = subprocess.Popen(command, cwd=self.root, stdout=subprocess.PIPE,
-                                        stderr=err, env=self.env, start_new_session=True)
-                self._rdplab_proc = proc
-                output, _ = proc.communicate()
-            if proc.returncode:
-                raise subprocess.CalledProcessError(proc.returncode, command, output)
-            return output.decode("utf-8", "replace")
-
-        def rdplab_kill(self) -> None:
-            proc = self._rdplab_proc
-            if proc is not None and proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-
-    Killable.__name__ = f"Killable{base.__name__}"
-    return Killable
-
-
-class VagrantControl:
-    """python-vagrant calls, each bounded in time and recorded."""
-
-    def __init__(self, module: Any, root: Path, env: dict[str, str], log_path: Path,
-                 record: Callable[..., dict[str, Any]], provider: str | None = None) -> None:
-        self.root, self.log_path, self.record, self.provider = root, log_path, record, provider
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_cm = module.make_file_cm(str(log_path))
-        self.vagrant = _killable(module.Vagrant)(root=str(root), env=env, out_cm=log_cm,
-                                                 err_cm=log_cm)
-
-    def call(self, command: str, method: str, *args: Any, timeout: float, **kwargs: Any) -> Any:
-        start = time.monotonic()
-        fn = getattr(self.vagrant, method)
-        kill = getattr(self.vagrant, "rdplab_kill", None)
-        try:
-            value = call_with_deadline(lambda: fn(*args, **kwargs), timeout,
-                                       f"vagrant {command}", on_timeout=kill)
-        except LabTimeout as exc:
-            self.record("vagrant", command=command, ok=False, timed_out=True,
-                        duration=round(time.monotonic() - start, 3), error=str(exc))
-            raise LabTimeout(f"`vagrant {command}` did not finish within {timeout:g} s "
-                             f"(stopped; output in {self.log_path})") from None
-        except subprocess.CalledProcessError as exc:
-            self.record("vagrant", command=command, ok=False, exit_code=exc.returncode,
-                        duration=round(time.monotonic() - start, 3))
-            raise LabError(f"`vagrant {command}` failed with exit code {exc.returncode} "
-                           f"(output in {self.log_path})") from None
-        except (OSError, RuntimeError) as exc:
-            self.record("vagrant", command=command, ok=False, error=str(exc),
-                        duration=round(time.monotonic() - start, 3))
-            raise LabError(f"`vagrant {command}`: {exc}") from exc
-        self.record("vagrant", command=command, ok=True,
-                    duration=round(time.monotonic() - start, 3))
-        return value
-
-    def status(self, timeout: float) -> dict[str, str]:
-        return {s.name: s.state for s in self.call("status", "status", timeout=timeout)}
-
-    def box_names(self, timeout: float) -> set[tuple[str, str | None]]:
-        return {(b.name, b.provider) for b in self.call("box list", "box_list", timeout=timeout)}
-
-    def snapshot_count(self, name: str, timeout: float) -> int:
-        lines = self.call("snapshot list", "snapshot_list", timeout=timeout)
-        return sum(1 for line in lines if line.strip() == name)
-
-    def up(self, timeout: float) -> None:
-        self.call("up" + (f" --provider={self.provider}" if self.provider else ""), "up",
-                  timeout=timeout, provider=self.provider)
-
-    def snapshot_save(self, name: str, timeout: float) -> None:
-        self.call(f"snapshot save {name}", "snapshot_save", name, timeout=timeout)
-
-    def snapshot_restore(self, name: str, timeout: float) -> None:
-        self.call(f"snapshot restore {name}", "snapshot_restore", name, timeout=timeout)
-
-    def snapshot_delete(self, name: str, timeout: float) -> None:
-        self.call(f"snapshot delete {name}", "snapshot_delete", name, timeout=timeout)
-
-    def halt(self, timeout: float) -> None:
-        self.call("halt", "halt", timeout=timeout)
-
-
-class HeldConnections:
-    """TCP connections this machine opens to the host and holds, sending nothing: the
-    'incomplete connections' of set_incomplete_connections, for real."""
-
-    def __init__(self) -> None:
-        self.sockets: list[socket.socket] = []
-
-    def open(self, address: str, port: int, count: int, timeout: float) -> dict[str, Any]:
-        self.close()
-        with contextlib.suppress(ImportError, ValueError, OSError):
-            import resource
-
-            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-            want = count + 256
-            if soft != resource.RLIM_INFINITY and soft < want:
-                resource.setrlimit(resource.RLIMIT_NOFILE,
-                                   (want if hard == resource.RLIM_INFINITY else min(want, hard),
-                                    hard))
-        error = None
-        for _ in range(count):
-            try:
-                self.sockets.append(socket.create_connection((address, port), timeout=timeout))
-            except OSError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                break
-        return {"address": address, "port": port, "requested": count,
-                "opened": len(self.sockets), "error": error}
-
-    def close(self) -> None:
-        for sock in self.sockets:
-            with contextlib.suppress(OSError):
-                sock.close()
-        self.sockets.clear()
-
-
-class VmLock:
-    """One cell at a time on the VMs, across the matrix's worker processes (an flock on a file
-    in the lab's Vagrant folder); others wait up to `timeout`."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file: Any = None
-
-    def acquire(self, timeout: float, sleep: Callable[[float], None] = time.sleep) -> float:
-        try:
-            import fcntl
-        except ImportError:  # Windows runner: no flock; run the matrix with --jobs 1
-            return 0.0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115 (held until release())
-        start = time.monotonic()
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._file = handle
-                return round(time.monotonic() - start, 3)
-            except OSError:
-                if time.monotonic() - start >= timeout:
-                    handle.close()
-                    raise LabTimeout(f"another rdplab process has held the VMs for {timeout:g} "
-                                     f"s ({self.path}); the Vagrant lab runs one cell at a time "
-                                     "(--jobs 1)") from None
-                sleep(1.0)
-
-    def release(self) -> None:
-        if self._file is not None:
-            self._file.close()  # closing drops the flock
-            self._file = None
-
-
-GATEWAY_CERTIFICATE_SCRIPT = (
-    "$ErrorActionPreference = 'Stop'\n"
-    + vagrant_faults.GATEWAY_PRELUDE.split("\n$info", 1)[0] + "\n"
-    "[Convert]::ToBase64String($cert.RawData)\n"
-)
-SERVED_CERTIFICATE_SCRIPT = (
-    "$ErrorActionPreference = 'Stop'\n"
-    + vagrant_faults.RDP_KEY_PRELUDE.split("\n$info", 1)[0] + "\n"
-    "[Convert]::ToBase64String($cert.RawData)\n"
-)
-# After the first boot with the lab's DNS suffix: a new self-signed certificate for NAME.<domain>
-# (the box's was made for its build-time name).
-RENEW_CERTIFICATE_SCRIPT = (
-    "$ErrorActionPreference = 'Stop'\n"
-    "Get-ChildItem -Path 'Cert:\\LocalMachine\\Remote Desktop' | Remove-Item\n"
-    "Restart-Service -Name 'TermService' -Force\n"
-)
-
-
-# -- state checks after a remediation (testinfra, winrm backend) ---------------------------------
-
-@dataclass(frozen=True)
-class StateCheck:
-    """A PowerShell expression printing one value, and the value the remediation should leave.
-    `role` is client, host, or "target" (every node the remediation ran on)."""
-
-    role: str
-    name: str
-    script: str
-    expect: str
-
-
-def service_running(name: str, role: str = "host") -> StateCheck:
-    return StateCheck(role, f"service {name} running",
-                      f"(Get-Service -Name {ps_quote(name)}).Status", "Running")
-
-
-def registry_value(path: str, name: str, expect: Any, role: str = "host") -> StateCheck:
-    key = ps_quote("Registry::" + path)
-    return StateCheck(role, f"{path}\\{name} = {expect}",
-                      f"(Get-ItemProperty -LiteralPath {key} -Name {ps_quote(name)} "
-                      f"-ErrorAction SilentlyContinue).{ps_quote(name)}", str(expect))
-
-
-def rdp_listening(port: int = RDP_PORT) -> StateCheck:
-    return StateCheck("host", f"TCP {port} listening",
-                      f"[bool](netstat -an | Select-String -Pattern ':{port}\\s+\\S+\\s+LISTENING' "
-                      "-Quiet)", "True")
-
-
-RDP_CERTIFICATE_VALID = StateCheck(
-    "host", "a valid certificate in LocalMachine\\Remote Desktop",
-    "[bool](@(Get-ChildItem -Path 'Cert:\\LocalMachine\\Remote Desktop' | Where-Object "
-    "{ $_.NotBefore -lt (Get-Date) -and $_.NotAfter -gt (Get-Date) }).Count)", "True")
-RDP_KEY_READABLE = StateCheck(
-    "host", "NETWORK SERVICE may read the RDP key",
-    vagrant_faults.RDP_KEY_PRELUDE
-    + "[bool]((icacls $keyFile) -match 'NETWORK SERVICE:.*\\((R|RX|M|F)\\)')", "True")
-MACHINEKEYS_PRESENT = StateCheck(
-    "host", "MachineKeys folder present",
-    "Test-Path -LiteralPath \"$env:ProgramData\\Microsoft\\Crypto\\RSA\\MachineKeys\"", "True")
-ALWAYS = (service_running("TermService"), rdp_listening())
-# What each remediation should leave behind; the sidecars would be the better home (a `checks:`
-# field), which needs the sidecar loader to accept it.
-REMEDIATION_CHECKS: dict[str, tuple[StateCheck, ...]] = {
-    "client-allow-vulnerable-credssp": (
-        registry_value(CREDSSP_PARAMETERS, "AllowEncryptionOracle", 2, "client"),),
-    "host-allow-vulnerable-credssp": (
-        registry_value(CREDSSP_PARAMETERS, "AllowEncryptionOracle", 2),),
-    "connect-by-ip": (registry_value(MSTSC_DEFAULT, "MRU0", "{host.address}", "client"),),
-    "disable-nla": (registry_value(RDP_TCP, "UserAuthentication", 0),),
-    "enable-rdp-firewall-rules": (StateCheck(
-        "host", "Remote Desktop firewall rules enabled",
-        "[bool](@(Get-NetFirewallRule -DisplayGroup 'Remote Desktop' | Where-Object "
-        "{ $_.Enabled -eq 'True' }).Count)", "True"),),
-    "enable-tls12-on-host": (
-        registry_value(SCHANNEL_PROTOCOLS + "\\TLS 1.2\\Server", "Enabled", 1),),
-    "lower-client-mtu": (StateCheck(
-        "client", "VPN interface MTU 1400",
-        "(Get-NetIPInterface -InterfaceAlias 'VPN' -AddressFamily IPv4).NlMtu", "1400"),),
-    "raise-connection-limit": (
-        registry_value(TERMINAL_SERVER, "MaxOutstandingConnections", 65536),),
-    "reboot-both": (service_running("TermService"),),
-    "rename-machinekeys-reboot": (MACHINEKEYS_PRESENT, RDP_CERTIFICATE_VALID),
-    "renew-rdp-certificate": (RDP_CERTIFICATE_VALID,),
-    "reset-machinekeys-acl": (RDP_KEY_READABLE,),
-    "restart-rdp-service": (service_running("TermService"),),
-    "resync-clock": (service_running("W32Time", "target"),),
-    "update-client": (),
-    "update-host": (),
-}
-
-
-def mstsc_script(target: str, user: str, password: str, wait_seconds: int) -> str:
-    """PowerShell for the client VM: mstsc connects to `target` in the interactive session of
-    the WinRM user (autologon, set up by the Vagrantfile), through the RD Gateway the user's
-    Default.rdp names, and the RDP client's event log
-    (Microsoft-Windows-TerminalServices-RDPClient/Operational) is read back as EVENT lines."""
-    inner = "\n".join((
-        f"& cmdkey.exe {ps_quote('/generic:TERMSRV/' + target)} {ps_quote('/user:' + user)} "
-        f"{ps_quote('/pass:' + password)} | Out-Null",
-        "Start-Process -FilePath 'mstsc.exe' -ArgumentList 'C:\\rdplab\\mstsc\\attempt.rdp'",
-    ))
-    rdp_lines = ", ".join(ps_quote(line) for line in (
-        f"full address:s:{target}", f"username:s:{user}", "prompt for credentials:i:0",
-        "authentication level:i:2", "screen mode id:i:1", "desktopwidth:i:1024",
-        "desktopheight:i:768"))
-    return "\n".join((
-        "$ErrorActionPreference = 'Stop'",
-        "$log = 'Microsoft-Windows-TerminalServices-RDPClient/Operational'",
-        "New-Item -ItemType Directory -Path 'C:\\rdplab\\mstsc' -Force | Out-Null",
-        "$default = Join-Path ([Environment]::GetFolderPath('MyDocuments')) 'Default.rdp'",
-        "$gateway = @()",
-        "if (Test-Path -LiteralPath $default) { $gateway = @(Get-Content -LiteralPath $default "
-        "| Where-Object { $_ -match '^gateway' }) }",
-        f"Set-Content -LiteralPath 'C:\\rdplab\\mstsc\\attempt.rdp' -Encoding Unicode "
-        f"-Value (@({rdp_lines}) + $gateway)",
-        "Get-Process -Name mstsc -ErrorAction SilentlyContinue | Stop-Process -Force",
-        "$start = Get-Date",
-        "$action = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument "
-        f"'-NoProfile -WindowStyle Hidden -EncodedCommand {encode_command(inner)}'",
-        "$principal = New-ScheduledTaskPrincipal -UserId $env:USERNAME -LogonType Interactive",
-        "Register-ScheduledTask -TaskName 'rdplab-mstsc' -Action $action "
-        "-Principal $principal -Force | Out-Null",
-        "Start-ScheduledTask -TaskName 'rdplab-mstsc'",
-        f"for ($i = 0; $i -lt {int(wait_seconds)}; $i++) {{",
-        "  $done = Get-WinEvent -FilterHashtable @{LogName = $log; Id = 1026; "
-        "StartTime = $start} -ErrorAction SilentlyContinue",
-        "  if ($done) { break }",
-        "  Start-Sleep -Seconds 1",
-        "}",
-        "Get-WinEvent -FilterHashtable @{LogName = $log; StartTime = $start} "
-        "-ErrorAction SilentlyContinue | Sort-Object TimeCreated | ForEach-Object "
-        "{ 'EVENT|{0}|{1}|{2}' -f $_.Id, $_.TimeCreated.ToUniversalTime().ToString('o'), "
-        "($_.Message -replace '\\s+', ' ') }",
-        "Get-Process -Name mstsc -ErrorAction SilentlyContinue | Stop-Process -Force",
-        "Unregister-ScheduledTask -TaskName 'rdplab-mstsc' -Confirm:$false",
-    )) + "\n"
-
-
-def parse_mstsc_events(stdout: str) -> dict[str, Any]:
-    events = []
-    for line in stdout.splitlines():
-        if line.startswith("EVENT|"):
-            _, event_id, when, message = [*line.split("|", 3), "", "", ""][:4]
-            events.append({"id": int(event_id) if event_id.isdigit() else event_id,
-                           "time": when, "message": message})
-    reason = None
-    for event in events:
-        if event["id"] == 1026:
-            found = re.search(r"Reason\s*=\s*(\d+)", event["message"])
-            if found:
-                reason = int(found.group(1))
-    return {"events": events, "disconnect_reason": reason,
-            "disconnect_hex": None if reason is None else f"0x{reason:X}",
-            "extended_reason": None,
-            "outcome": "disconnected" if reason is not None
-            else "no disconnect within the wait (connected, or a dialog is waiting)"}
-
-
-def _lab_user_script(user: str, password: str) -> str:
-    return "\n".join((
-        "$ErrorActionPreference = 'Stop'",
-        f"$name = {ps_quote(user)}",
-        f"$password = {ps_quote(password)}",
-        "$computer = [ADSI]\"WinNT://$env:COMPUTERNAME,computer\"",
-        "$existing = Get-WmiObject -Class Win32_UserAccount -Filter "
-        "\"LocalAccount=True AND Name='$name'\"",
-        "if ($existing) { $user = [ADSI]\"WinNT://$env:COMPUTERNAME/$name,user\" } "
-        "else { $user = $computer.Create('User', $name) }",
-        "$user.SetPassword($password)",
-        "$user.SetInfo()",
-        "$user.UserFlags.Value = $user.UserFlags.Value -bor 0x10000  # password never expires",
-        "$user.SetInfo()",
-        "$group = [ADSI]\"WinNT://$env:COMPUTERNAME/Remote Desktop Users,group\"",
-        "if (-not $group.IsMember($user.ADsPath)) { $group.Add($user.ADsPath) }",
-    )) + "\n"
-
-
-def _clock_script(epoch_ms: int) -> str:
-    return (
-        "$ErrorActionPreference = 'Stop'\n"
-        "$before = (Get-Date).ToUniversalTime().ToString('o')\n"
-        "$utc = (New-Object DateTime 1970, 1, 1, 0, 0, 0, ([DateTimeKind]::Utc))"
-        f".AddMilliseconds({int(epoch_ms)})\n"
-        "Set-Date -Date $utc.ToLocalTime() | Out-Null\n"
-        "$before\n"
-    )
 
 
 class VagrantLab(Lab):
@@ -826,14 +314,9 @@ class VagrantLab(Lab):
             # with the pinned certificates (same call as Lab.probe_setup).
             from ..gateway.probe_support import gateway_connector
 
-            def resolve(name: str) -> str:
-                address = settings.resolve(name)
-                if address is None:
-                    raise socket.gaierror(socket.EAI_NONAME, f"{name}: no such host")
-                return address
-
             options.connect = gateway_connector(f"https://{gateway}", target, options,
-                                                connect=self.connect, resolve=resolve)
+                                                connect=self.connect,
+                                                resolve=settings.resolve_or_raise)
         return target, options
 
     def apply_network_fault(self, action: str, args: dict[str, Any]) -> None:
@@ -933,14 +416,10 @@ class VagrantLab(Lab):
         """The sidecar's parameters from the real VMs (addresses) and the nodes (names)."""
         bound: dict[str, str] = {}
         for name, spec in remediation.parameters.items():
-            role, _, attr = spec.partition(".")
-            node = self.nodes.get(role)
-            if node is None:
-                continue
-            if attr == "address":
-                bound[name] = self.targets[role].address
-            else:
-                bound[name] = node.fqdn if attr == "fqdn" else node.computer_name
+            ref = NodeRef.parse(spec)
+            node = self.nodes.get(ref.role)
+            if node is not None:
+                bound[name] = ref.value(node, self.targets[ref.role].address)
         return bound
 
     def run_remediation(self, remediation: Remediation | Path,
@@ -1110,7 +589,7 @@ class VagrantLab(Lab):
             node = self.nodes.get(role)
             now_ms = (int(node.now().timestamp() * 1000) if follow_model and node is not None
                       else int(time.time() * 1000))
-            run = self.runner(role).run_ps(_clock_script(now_ms), self.options.fault_timeout,
+            run = self.runner(role).run_ps(clock_script(now_ms), self.options.fault_timeout,
                                            what="clock")
             self._record("clock", role=role, ok=run.ok, vm_clock_before=run.stdout.strip(),
                          set_to=dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).isoformat())
@@ -1122,7 +601,7 @@ class VagrantLab(Lab):
         for role in ("host", "gateway"):
             if role not in self.targets:
                 continue
-            run = self.runner(role).run_ps(_lab_user_script(user, password),
+            run = self.runner(role).run_ps(lab_user_script(user, password),
                                            self.options.fault_timeout, what="lab-user")
             self._record("lab-user", role=role, user=user, ok=run.ok,
                          stderr=run.stderr.strip() or None)
@@ -1180,7 +659,4 @@ class VagrantLab(Lab):
                            "the provisioning did not enable Remote Desktop")
 
 
-__all__ = ["DEFAULT_BOXES", "REMEDIATION_CHECKS", "SNAPSHOT", "HeldConnections", "StateCheck",
-           "VagrantControl", "VagrantLab", "VagrantOptions", "VagrantUnavailable", "box_env_var",
-           "box_for", "mstsc_script", "parse_mstsc_events", "preflight", "required_boxes",
-           "vm_targets"]
+__all__ = ["VagrantLab"]
