@@ -182,8 +182,8 @@ def test_corrupt_tls_record_after_the_handshake_fails_the_stage_reached(
 def test_when_timeout_fires_the_reason_says_so(host_pair: KeyPair) -> None:
     with HostileServer(policy_for(host_pair), "credssp", "stall", hold=10) as server:
         code, doc, _, elapsed = probe(f"rdp://{USER}@127.0.0.1:{server.port}", "--timeout", "1")
-    assert elapsed < 6  # interpreter start-up included, on a loaded machine
-    assert sum(s["seconds"] for s in doc["stages"]) < 1.6
+    assert elapsed < 15  # interpreter start-up included, on a machine loaded by other work
+    assert sum(s["seconds"] for s in doc["stages"]) < 3  # 1 s, plus scheduling under load
     assert doc["failure"]["event"] == "timeout"
     assert doc["failure"]["reason"].startswith("--timeout 1 s reached during credssp")
     assert code == EXIT_BY_STAGE["credssp"]
