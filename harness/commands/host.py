@@ -6,7 +6,6 @@ import argparse
 import os
 import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -41,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
             return 2
         users[args.user] = os.environ[args.password_env]
     data["users"] = users
-    with tempfile.TemporaryDirectory(prefix="rdplab-host-") as tmp:
+    from ..net.state import recorded_tempdir
+
+    with recorded_tempdir("rdplab-host-") as tmp:  # its keys: removed by down --all if killed
         cert_file, key_file = Path(tmp, "rdp.crt"), Path(tmp, "rdp.key")
         if "cert_file" not in data:
             ca = make_ca()

@@ -360,7 +360,8 @@ class NetnsLab(Lab):
             elif action == "netem":
                 netem = Netem(**{k: float(args.get(k, 0.0)) for k in
                                  ("delay_ms", "jitter_ms", "loss_pct", "reorder_pct")})
-                backend = apply_netem(net, netem, seed=args.get("seed"))
+                backend = apply_netem(net, netem, seed=args.get("seed"),
+                                      backend=str(args.get("backend", "auto")))  # type: ignore[arg-type]
                 self.network_faults[action] = {**args, "backend": backend}
             elif action == "mss_clamp":
                 apply_mss_clamp(net)

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +142,30 @@ def state_files(state_dir: Path | None = None) -> list[Path]:
         return sorted(p for p in d.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
     except FileNotFoundError:
         return []
+
+
+@contextmanager
+def recorded_tempdir(prefix: str) -> Iterator[Path]:
+    """A private temporary directory (`prefix` starts with "rdplab-"), recorded in a state file
+    before it exists and removed with it at the end, so that `rdplab down --all` removes it after
+    a kill -9 (or a signal at any moment). Without a writable state directory it is only
+    removed at the end."""
+    from .signals import signals_deferred
+
+    if not prefix.startswith("rdplab-"):
+        raise ValueError("recorded temporary directories are named rdplab-*")
+    path = Path(tempfile.gettempdir()) / f"{prefix}{secrets.token_hex(6)}"
+    state: LabState | None = None
+    with signals_deferred():
+        try:
+            state = LabState.new(default_state_dir(), path.name)
+            state.add({"kind": "tempdir", "path": str(path)})
+        except OSError:
+            state = None
+        path.mkdir(mode=0o700)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        if state is not None:
+            state.remove()

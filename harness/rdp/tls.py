@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import ssl
 import tempfile
 import threading
@@ -72,16 +73,37 @@ def server_context(cert_pem: bytes, key_pem: bytes, tls_min: str, tls_max: str) 
         return cached
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _apply_versions(ctx, tls_min, tls_max, legacy=False)
-    with tempfile.TemporaryDirectory(prefix="rdplab-tls-") as tmp:
-        cert_path, key_path = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
-        cert_path.write_bytes(cert_pem)
-        key_path.write_bytes(key_pem)
-        ctx.load_cert_chain(cert_path, key_path)
+    _load_chain(ctx, cert_pem, key_pem)
     with _cache_lock:
         if len(_server_cache) > 64:
             _server_cache.clear()
         _server_cache[key] = ctx
     return ctx
+
+
+def _load_chain(ctx: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
+    """load_cert_chain from bytes: through anonymous memory files (memfd), so that the private
+    key never touches a directory a kill -9 could leave behind; a temporary folder where memfd
+    is not available."""
+    if hasattr(os, "memfd_create"):
+        fds = []
+        try:
+            for data in (cert_pem, key_pem):
+                fd = os.memfd_create("rdplab-tls", os.MFD_CLOEXEC)
+                fds.append(fd)
+                os.write(fd, data)
+            ctx.load_cert_chain(f"/proc/self/fd/{fds[0]}", f"/proc/self/fd/{fds[1]}")
+            return
+        except OSError:
+            pass
+        finally:
+            for fd in fds:
+                os.close(fd)
+    with tempfile.TemporaryDirectory(prefix="rdplab-tls-") as tmp:
+        cert_path, key_path = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+        cert_path.write_bytes(cert_pem)
+        key_path.write_bytes(key_pem)
+        ctx.load_cert_chain(cert_path, key_path)
 
 
 @dataclass(frozen=True)

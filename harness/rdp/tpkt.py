@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ParseError
+from .fastpath import fastpath_frame_length
 from .wire import Reader, Writer
 
 TPKT_VERSION = 3
@@ -45,17 +46,7 @@ def frame_length(buf: bytes | bytearray) -> int | None:
             raise ParseError("TPKT", f"length {length} is shorter than a TPKT + X.224 header")
         return length
     if first & 0x3 == 0:
-        if len(buf) < 2:
-            return None
-        if buf[1] & 0x80:
-            if len(buf) < 3:
-                return None
-            length = ((buf[1] & 0x7F) << 8) | buf[2]
-        else:
-            length = buf[1]
-        if length < 2:
-            raise ParseError("fast-path", f"length {length} is too short")
-        return length
+        return fastpath_frame_length(buf)  # the one reading of the fast-path length
     raise ParseError("frame", f"first byte {first:#04x} is neither TPKT nor fast-path")
 
 

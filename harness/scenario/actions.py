@@ -28,7 +28,9 @@ NETWORK_ACTIONS: dict[str, dict[str, Any]] = {
                       "drop_icmp": {"type": "boolean"}},
     "netem": {**{name: {"type": "number", "minimum": 0} for name in
                  ("delay_ms", "jitter_ms", "loss_pct", "reorder_pct")},
-              "seed": {"type": "integer"}},
+              "seed": {"type": "integer"},
+              "backend": {"enum": ["auto", "tc", "tun"],
+                          "x-expected": "auto, tc or tun (the seeded TUN stand-in)"}},
 }
 _REQUIRED = {"install_os": ["os"], "use_client_program": ["profile"]}
 _ANNOTATION_TYPES = {"int": ["integer"], "float": ["number"], "str": ["string"],

@@ -42,7 +42,8 @@ def student_id(index: int) -> str:
 
 
 def eligible_faults(lab: str, backend: str, wanted: list[str] | None) -> list[str]:
-    """The faults a student can get here (a hidden fault must reproduce on this backend)."""
+    """The faults a student can get here: for this lab and backend, and sure to show (a hidden
+    fault must reproduce); `--faults` chooses any."""
     from ..lab.definition import load_lab
     from ..scenario.catalog import load_catalog
 
@@ -59,10 +60,25 @@ def eligible_faults(lab: str, backend: str, wanted: list[str] | None) -> list[st
             continue
         if "gateway" in fault.requires and not spec.has_gateway:
             continue
+        if not surely_breaks(fault, spec.profile):
+            continue
         out.append(fault.id)
     if not out:
         raise TrainingError(f"no fault in the catalog fits the {spec.name} lab on {backend}")
     return sorted(out)
+
+
+def surely_breaks(fault: Any, profile: str) -> bool:
+    """Whether a student's own client sees the fault for sure: the user runs the lab's client
+    program (not another one a student's xfreerdp cannot stand for), and the fault file expects
+    a symptom for it with no "none" among the possibilities (a 1 % packet loss may not show)."""
+    if any(step["action"] == "use_client_program" for step in fault.inject):
+        return False
+    expected = (fault.expected.get(profile) or {}).get("symptom")
+    if expected is None:
+        return False
+    symptoms = expected if isinstance(expected, list) else [expected]
+    return "none" not in symptoms
 
 
 def plan(students: int, seed: int, faults: list[str]) -> list[dict[str, Any]]:
@@ -170,6 +186,9 @@ def grade_one(class_dir: Path, seat: dict[str, Any]) -> dict[str, Any]:
                   and c.get("by", "student") == "student" and c.get("verdict") != "broken"]
         fixed_at = checks[0] if checks else (ran[-1]["time"] if ran else None)
     row["time_to_fix"] = round(fixed_at - broken_at, 1) if fixed_at and broken_at else None
+    if result["verdict"] != "broken" and not ran:
+        row["note"] = ("nothing was run on the lab: the fault no longer shows by itself (e.g. "
+                       "a clock skew smaller than the certificate's age by now)")
     return row
 
 
@@ -221,11 +240,13 @@ def grade_command(args: argparse.Namespace) -> int:
     for row in rows:
         result = {"fixed": "fixed", "broken": "still broken",
                   "weakened": "WEAKENED"}.get(row["verdict"], row["verdict"])
+        if row.get("note"):
+            result = "gone by itself"
         print(f"{row['student']:<12} {row['fault']:<34} {result:<14} {len(row['commands']):>8} "
               f"{_fmt_time(row.get('time_to_fix')):>11}")
         for item in row.get("weakened") or []:
             print(f"{'':<12}   weakened: {item}")
-    fixed = sum(r["verdict"] in ("fixed", "weakened") for r in rows)
+    fixed = sum(r["verdict"] in ("fixed", "weakened") and not r.get("note") for r in rows)
     print(f"{fixed}/{len(rows)} fixed")
     return 0
 

@@ -25,7 +25,7 @@ PINNED = sorted(GOLDEN_DIR.glob("*.json"))
 FINDING = re.compile(r"<!-- pinned: (?P<file>[\w-]+) (?P<cells>.*?) -->")
 CELL = re.compile(r"(?P<fault>[\w*@.-]+)×(?P<rem>[\w*@.-]+)=(?P<outcome>[\w-]+)")
 # "fixes nothing" over a wildcard: a cell the backend cannot emulate does not contradict it
-# or leaves the connection usable (a mild variant: nothing to fix)
+# (nor does a row whose fault breaks nothing: a variant below the level that breaks)
 COMPATIBLE = {("not-fixed", "not-emulated"), ("not-fixed", "not-broken")}
 
 

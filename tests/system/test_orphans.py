@@ -170,3 +170,23 @@ def _comm(pid: int) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return ""
+
+
+def test_kill_9_of_rdplab_host_leaves_no_key_after_down_all(tmp_path: Path) -> None:
+    env = {**_env(tmp_path), "RDPLAB_PW": "x"}
+    proc = subprocess.Popen([*RDPLAB, "host", "--listen", "127.0.0.1:0", "--user", "alice",
+                             "--password-env", "RDPLAB_PW"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().startswith("listening on")
+        keys = list((tmp_path / "tmp").glob("rdplab-host-*/rdp.key"))
+        assert keys, "rdplab host keeps its key in a recorded rdplab-host-* folder"
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert leftovers(tmp_path)  # the kill left it ...
+    down = down_all(tmp_path)
+    assert down.returncode == 0, down.stderr
+    assert leftovers(tmp_path) == []  # ... and down --all removed it

@@ -78,3 +78,18 @@ def test_probe_passes_xrdp_licensing_under_tls(xrdp: int) -> None:
                                     overall_timeout=20))
     assert result.ok, result.as_dict()
     assert {s.stage: s.detail for s in result.stages}["licensing"]["exchange"]
+
+
+@pytest.mark.parametrize("xrdp", ["rdp"], indirect=True)
+def test_real_xfreerdp_against_the_same_xrdp(xrdp: int, xfreerdp: str, xdisplay: str,
+                                             tmp_path: Path) -> None:
+    """The control, measured: xfreerdp 2.11 `/sec:rdp` against the same xrdp 0.9.21 is dropped
+    by xrdp ("MAC checksum error for non-FIPS PDU") and exits 131, where the probe (whose MACs
+    xrdp accepts) reaches a session. A FreeRDP/xrdp incompatibility, not a lab choice:
+    rdp-facts §14. If a new FreeRDP or xrdp fixes it, this test says so."""
+    from harness.freerdp import run_xfreerdp
+
+    run = run_xfreerdp("127.0.0.1", xrdp, display=xdisplay, username="user", password="x",
+                       security="rdp", timeout=20)
+    log = (tmp_path / "xrdp.log").read_text(errors="replace")
+    assert run.exit_code == 131 and "MAC checksum error" in log, (run.exit_code, log[-1500:])

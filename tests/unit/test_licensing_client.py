@@ -4,10 +4,14 @@ comes back decrypted and MAC'd, and malformed messages end in typed failures."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from harness.rdp.errors import ParseError, ProtocolFailure
+from harness.rdp.errors import ParseError, ProtocolFailure, RdpError
 from harness.rdp.licensing import (
     ERROR_ALERT,
     LICENSE_REQUEST,
@@ -101,3 +105,15 @@ def test_challenge_before_request_and_oversized_blobs_are_typed() -> None:
 def test_no_certificate_anywhere_is_typed() -> None:
     with pytest.raises(ProtocolFailure, match="without a server certificate"):
         LicensingClient("a", "b").receive(LICENSE_REQUEST, _license_request(b""))
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
+@given(st.sampled_from([LICENSE_REQUEST, PLATFORM_CHALLENGE, 0x03, 0x04, 0x42]),
+       st.binary(max_size=600))
+def test_hostile_licensing_messages_end_in_typed_errors(msg_type: int, body: bytes) -> None:
+    """Whatever a server sends in a licensing message, the client answers or raises RdpError."""
+    client = LicensingClient("alice", "PROBE")
+    cert = ProprietaryCertificate.create(RsaPublicKey.from_key(KEY.public_key())).encode()
+    client.receive(LICENSE_REQUEST, _license_request(cert))  # keys exist: challenges are parsed
+    with contextlib.suppress(RdpError):
+        client.receive(msg_type, body)

@@ -169,3 +169,16 @@ def test_bad_lab_names(bad: str) -> None:
 def test_bad_publish(bad: str) -> None:
     with pytest.raises(TrainingError):
         parse_publish(bad)
+
+
+def test_classroom_draws_only_faults_a_students_client_surely_sees() -> None:
+    from harness.training.classroom import eligible_faults, surely_breaks
+
+    faults = load_catalog().faults
+    assert not surely_breaks(faults["nla-unsupported-client"], "mstsc-win11")  # another client
+    assert not surely_breaks(faults["vpn-packet-loss@1pct"], "mstsc-win11")  # may not show
+    assert surely_breaks(faults["expired-cert"], "mstsc-win11")
+    drawn = eligible_faults("default", "loopback", None)
+    assert "expired-cert" in drawn and "mtu-blackhole@1300" not in drawn  # needs netns
+    assert eligible_faults("default", "loopback", ["nla-unsupported-client"]) == [
+        "nla-unsupported-client"]  # --faults chooses any
