@@ -17,7 +17,6 @@ from harness.matrix.report import to_json, write_junit
 from harness.matrix.runner import run_matrix
 from harness.pki import KeyPool
 from harness.scenario.catalog import load_catalog
-from harness.scenario.source import ScenarioFileError
 
 REPO = Path(__file__).resolve().parents[2]
 DIRECT = str(REPO / "labs" / "direct.yaml") if (REPO / "labs" / "direct.yaml").exists() \
@@ -134,47 +133,6 @@ def test_a_user_adds_a_fault_with_a_file(scenarios: Path) -> None:
     assert {c.outcome for c in result.cells} <= set(OUTCOMES)
     assert result.row_symptoms("rdp-disabled")["mstsc-win11"] == "tcp/refused"
     assert not result.expectation_mismatches()
-
-
-@pytest.mark.parametrize(("text", "line", "field"), [
-    ("id: x\ntitle: [unclosed\n", 3, None),
-    ("id: bad-action\ntitle: A title\ndescription: d\n"
-     "claim: {text: t, codes: {}, sources: [s]}\n"
-     "inject:\n  - {node: host, action: make_it_fail}\n"
-     "expected: {mstsc-win11: {symptom: none, provenance: doc}}\ntags: []\n", 6, "inject.0.action"),
-    ("id: missing\ntitle: A title\ndescription: d\n"
-     "claim: {text: t, codes: {}, sources: [s]}\n"
-     "inject:\n  - {node: host, action: stop_service}\ntags: []\n", 1, "expected"),
-    ("id: extra\ntitle: A title\ndescription: d\n"
-     "claim: {text: t, codes: {}, sources: [s]}\n"
-     "inject:\n  - {node: host, action: stop_service, colour: red}\n"
-     "expected: {mstsc-win11: {symptom: none, provenance: doc}}\ntags: []\n", 6,
-     "inject.0.colour"),
-    ("id: badprof\ntitle: A title\ndescription: d\n"
-     "claim: {text: t, codes: {}, sources: [s]}\n"
-     "inject:\n  - {node: host, action: stop_service}\n"
-     "expected:\n  mstsc-xp: {symptom: none, provenance: doc}\ntags: []\n", 8, "expected.mstsc-xp"),
-])
-def test_bad_fault_files_name_file_line_and_field(scenarios: Path, text: str, line: int,
-                                                  field: str | None) -> None:
-    name = text.split("\n", 1)[0].split(": ", 1)[1]
-    path = scenarios / f"{name}.yaml"
-    path.write_text(text)
-    with pytest.raises(ScenarioFileError) as info:
-        load_catalog(scenarios)
-    err = info.value
-    assert err.path == path
-    assert err.line == line, str(err)
-    assert err.field == field, str(err)
-
-
-def test_bad_sidecar_is_located(scenarios: Path) -> None:
-    sidecar = scenarios / "remediations" / "disable-nla.yaml"
-    sidecar.write_text(sidecar.read_text().replace("security_impact: weakens",
-                                                   "security_impact: maybe"))
-    with pytest.raises(ScenarioFileError) as info:
-        load_catalog(scenarios)
-    assert info.value.field == "security_impact" and info.value.line
 
 
 def test_cli_refuses_bad_files_and_runs_nothing(scenarios: Path, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from harness.probe.profiles import PROFILE_DIR, load_profile
 from harness.scenario.actions import args_schema
 from harness.scenario.catalog import load_catalog
 from harness.scenario.schema import KINDS, load_checked, schema_of
+from harness.scenario.source import ScenarioFileError
 from harness.windows import os_profiles
 
 REPO = Path(__file__).resolve().parents[2]
@@ -153,3 +154,52 @@ def test_action_argument_schemas_come_from_the_actions_themselves() -> None:
     assert schema["required"] == ["name", "address"]
     assert schema["properties"]["address"] == {"type": ["string", "null"]}
     assert args_schema("network", "mtu_blackhole")["properties"]["mtu"]["maximum"] == 9000
+
+
+@pytest.fixture
+def scenarios(tmp_path: Path) -> Path:
+    """A private copy of scenarios/ that a test may change."""
+    target = tmp_path / "scenarios"
+    shutil.copytree(REPO / "scenarios", target)
+    return target
+
+
+@pytest.mark.parametrize(("text", "line", "field"), [
+    ("id: x\ntitle: [unclosed\n", 3, None),
+    ("id: bad-action\ntitle: A title\ndescription: d\n"
+     "claim: {text: t, codes: {}, sources: [s]}\n"
+     "inject:\n  - {node: host, action: make_it_fail}\n"
+     "expected: {mstsc-win11: {symptom: none, provenance: doc}}\ntags: []\n", 6, "inject.0.action"),
+    ("id: missing\ntitle: A title\ndescription: d\n"
+     "claim: {text: t, codes: {}, sources: [s]}\n"
+     "inject:\n  - {node: host, action: stop_service}\ntags: []\n", 1, "expected"),
+    ("id: extra\ntitle: A title\ndescription: d\n"
+     "claim: {text: t, codes: {}, sources: [s]}\n"
+     "inject:\n  - {node: host, action: stop_service, colour: red}\n"
+     "expected: {mstsc-win11: {symptom: none, provenance: doc}}\ntags: []\n", 6,
+     "inject.0.colour"),
+    ("id: badprof\ntitle: A title\ndescription: d\n"
+     "claim: {text: t, codes: {}, sources: [s]}\n"
+     "inject:\n  - {node: host, action: stop_service}\n"
+     "expected:\n  mstsc-xp: {symptom: none, provenance: doc}\ntags: []\n", 8, "expected.mstsc-xp"),
+])
+def test_bad_fault_files_name_file_line_and_field(scenarios: Path, text: str, line: int,
+                                                  field: str | None) -> None:
+    name = text.split("\n", 1)[0].split(": ", 1)[1]
+    path = scenarios / f"{name}.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioFileError) as info:
+        load_catalog(scenarios)
+    err = info.value
+    assert err.path == path
+    assert err.line == line, str(err)
+    assert err.field == field, str(err)
+
+
+def test_bad_sidecar_is_located(scenarios: Path) -> None:
+    sidecar = scenarios / "remediations" / "disable-nla.yaml"
+    sidecar.write_text(sidecar.read_text().replace("security_impact: weakens",
+                                                   "security_impact: maybe"))
+    with pytest.raises(ScenarioFileError) as info:
+        load_catalog(scenarios)
+    assert info.value.field == "security_impact" and info.value.line
