@@ -2,7 +2,7 @@
 
 Every runner computes the same plan from the same catalog (no coordination). The units dealt
 out are runs of one fault's cells (a fault's cells share its reproduce stage in the snapshot
-lifecycle), cut so there are at least two units per shard; a unit costs its cells (a network
+lifecycle), cut to at most an eighth of a shard's share; a unit costs its cells (a network
 fault's cell waits out timeouts: about ten plain cells) plus one reproduce. Units go, longest
 first, to the shard with the least cost so far; ties are broken by the unit's first cell.
 `rdplab merge` joins the parts into the document a single run gives.
@@ -10,7 +10,6 @@ first, to the shard with the least cost so far; ties are broken by the unit's fi
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 
@@ -37,13 +36,15 @@ def cell_cost(catalog: Catalog, pair: Pair) -> int:
 
 
 def _units(catalog: Catalog, pairs: list[Pair], shards: int) -> list[list[Pair]]:
+    """Runs of one fault's cells, each costing at most an eighth of a shard's share (at least
+    one cell), so the greedy deal can even the shards out."""
     rows: dict[str, list[Pair]] = {}
     for pair in pairs:
         rows.setdefault(pair[0], []).append(pair)
-    per_row = max(1, math.ceil(2 * shards / max(1, len(rows))))
+    target = sum(cell_cost(catalog, p) for p in pairs) / (8 * shards)
     units = []
     for row in rows.values():
-        size = math.ceil(len(row) / per_row)
+        size = max(1, int(target // cell_cost(catalog, row[0])))
         units += [row[i:i + size] for i in range(0, len(row), size)]
     return units
 

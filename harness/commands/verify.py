@@ -28,6 +28,7 @@ from ..pki import KeyPool
 from ..probe.profiles import ProfileError
 from ..scenario.catalog import load_catalog
 from ..scenario.source import ScenarioFileError
+from .options import seconds
 
 EXIT_WEAKENS = EXIT_REGRESSION  # 3, as the gate: a fix that is not acceptable as it stands
 
@@ -45,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lab", default="default", help="lab name or file")
     p.add_argument("--backend", default="auto", choices=registry.choices())
     p.add_argument("--scenarios", type=Path, help="fault folder (default: scenarios/)")
-    p.add_argument("--stage-timeout", type=float, default=2.0)
+    p.add_argument("--stage-timeout", type=seconds, default=2.0,
+                   help="cap on each probe stage's timeout, seconds (above 0)")
     p.add_argument("--journals", type=Path, metavar="DIR", help="keep the cell journals here")
     p.set_defaults(handler=run)
 

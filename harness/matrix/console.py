@@ -128,6 +128,8 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
             parts.append("fixed by " + ", ".join(fixed))
         if weak:
             parts.append("fixed, weakening security, by " + ", ".join(weak))
+        if not parts and any(grid.get((fid, r)) == "not-broken" for r in rems):
+            parts.append("not broken: the client keeps a usable session, nothing to fix")
         if not parts:
             parts.append("nothing fixes it" + (f" (cells {', '.join(sorted(other))})"
                                                if other else ""))

@@ -69,7 +69,11 @@ def host_process(*args: str, cwd: Path) -> Iterator[tuple[subprocess.Popen[str],
         yield proc, int(m.group(1))
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.terminate()  # SIGTERM: the host removes its key folder on the way out
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         proc.communicate(timeout=10)
 
 

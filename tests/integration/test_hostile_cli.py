@@ -201,6 +201,7 @@ def test_when_timeout_fires_the_reason_says_so(host_pair: KeyPair) -> None:
      "argument --timeout: nan is out of range"),
     (["matrix", "--stage-timeout", "0"], "argument --stage-timeout: 0 is out of range"),
     (["matrix", "--jobs", "-3"], "argument --jobs: -3 is out of range: give 1 to"),
+    (["verify", "x.ps1", "--stage-timeout", "-1"], "argument --stage-timeout: -1 is out of"),
     (["probe", "rdp://a@127.0.0.1:1"], "no password given: use --password-env VAR"),
 ])
 def test_bad_numbers_and_missing_password_are_usage_errors(args: list[str], message: str) -> None:

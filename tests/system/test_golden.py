@@ -23,7 +23,7 @@ PINNED = sorted(GOLDEN_DIR.glob("*.json"))
 # A finding in the README carries the cells it rests on, in a comment the reader does not see:
 # <!-- pinned: default-netns expired-cert×restart-rdp-service=fixed ... -->
 FINDING = re.compile(r"<!-- pinned: (?P<file>[\w-]+) (?P<cells>.*?) -->")
-CELL = re.compile(r"(?P<fault>[\w*@.-]+)×(?P<rem>[\w*-]+)=(?P<outcome>[\w-]+)")
+CELL = re.compile(r"(?P<fault>[\w*@.-]+)×(?P<rem>[\w*@.-]+)=(?P<outcome>[\w-]+)")
 # "fixes nothing" over a wildcard: a cell the backend cannot emulate does not contradict it
 # (nor does a row whose fault breaks nothing: a variant below the level that breaks)
 COMPATIBLE = {("not-fixed", "not-emulated"), ("not-fixed", "not-broken")}
@@ -70,6 +70,9 @@ def test_the_readme_findings_hold_in_the_pinned_matrix() -> None:
         for fault, rem, outcome in cells:
             faults = list(grid) if fault == "*" else [fault]
             for f in faults:
+                if f not in grid or (rem != "*" and rem not in grid[f]):
+                    wrong.append(f"{name}: README names {f} × {rem}, which is not pinned")
+                    continue
                 for r in (list(grid[f]) if rem == "*" else [rem]):
                     seen = grid[f][r]
                     wild = "*" in (fault, rem)

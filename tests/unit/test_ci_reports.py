@@ -50,7 +50,7 @@ def test_the_console_matrix_fits_the_terminal_and_shows_every_cell(width: int) -
     lines = out.getvalue().splitlines()
     assert max(len(line) for line in lines) <= width
     glyphs = sum(line.count(s) for line in lines if line.startswith("fault-number")
-                 for s in "✔✘⚠–!")
+                 for s in "✔✘⚠○–!")
     assert glyphs == len(doc["cells"])
     headers = [line for line in lines if line.startswith("fault ")]
     numbers = [int(n) for h in headers for n in h.split()[1:]]
