@@ -74,7 +74,11 @@ def test_every_probe_connection_has_a_capture_that_decodes(captures: dict, lab: 
     for pdu in ("NTLMSSP_AUTH", "ClientData", "ServerData", "channelJoinConfirm", "ClientInfo",
                 "Confirm Active PDU"):
         assert pdu in info, (pdu, info[:2000])
-    warnings = "_ws.malformed || _ws.expert.severity >= warning"
+    # Wireshark 4.0 hands a reassembled WebSocket message on the gateway leg to its HTTP
+    # heuristics, which flag the tunnelled (still encrypted, host-side TLS) bytes as an illegal
+    # header: a dissector's guess about opaque payload, not a malformed PDU of ours
+    warnings = ("_ws.malformed || (_ws.expert.severity >= warning"
+                " && !(tcp.port == 443 && _ws.expert.message contains \"header name\"))")
     assert not tshark("-r", verify, *DECODE, "-Y", warnings)
     # The same with the separate key log instead of the keys embedded in the pcapng
     bare = verify.with_name("bare.pcapng")
