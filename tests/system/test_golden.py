@@ -16,6 +16,7 @@ from harness.lab.factory import netns_reason
 from harness.matrix.cell import CellOptions
 from harness.matrix.report import as_document
 from harness.matrix.runner import default_jobs, run_matrix
+from harness.net.state import STATE_ENV
 from harness.scenario.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +39,10 @@ def test_every_shipped_lab_is_pinned_on_loopback() -> None:
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("pinned", PINNED, ids=[p.stem for p in PINNED])
-def test_the_matrix_is_the_pinned_one(pinned: Path) -> None:
+def test_the_matrix_is_the_pinned_one(pinned: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # a private state dir: a `down --all --force` in another test spares these labs
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
     golden = json.loads(pinned.read_text())
     backend = golden["backend"]
     if backend == "netns" and (why := netns_reason()):
