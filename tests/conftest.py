@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,25 @@ def cert_files(tmp_path: Path, host_pair: KeyPair, lab_ca: KeyPair) -> dict[str,
     files["key"].write_bytes(host_pair.key_pem)
     files["ca"].write_bytes(lab_ca.cert_pem)
     return files
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Each test process records its labs in its own state directory (RDPLAB_STATE_DIR, which
+    the CLI subprocesses inherit): a test's `rdplab down --all --force` or `down_all()` then
+    sweeps only what this process made, never a lab another xdist worker is still using."""
+    from harness.net.state import STATE_ENV
+
+    folder = tmp_path_factory.mktemp("rdplab-state")
+    saved = os.environ.get(STATE_ENV)
+    os.environ[STATE_ENV] = str(folder)
+    try:
+        yield folder
+    finally:
+        if saved is None:
+            os.environ.pop(STATE_ENV, None)
+        else:
+            os.environ[STATE_ENV] = saved
 
 
 def _need(binary: str, package: str) -> None:
