@@ -26,6 +26,7 @@ from harness.rdp import tsgu
 from harness.rdp.errors import RdpError
 from harness.rdp.limits import MAX_HTTP_BODY, check_claim
 from harness.rdp.ntlm import NtlmInitiator
+from harness.rdp.waits import adaptive_limit
 
 Record = Callable[[str, str, float, dict[str, Any]], None]
 Transport = Literal["http", "websocket", "auto"]
@@ -213,6 +214,9 @@ class _Opener:
     workstation: str
     connect_fn: Connect | None = None
     cert_check: CertCheck | None = None
+    # With a floor, the TLS handshake waits rdp.waits.TURN_FACTOR x the TCP connect's round
+    # trip (within [floor, timeout]), as the probe's own stages do (ProbeOptions).
+    adaptive_floor: float | None = None
     conn_id: str = field(default_factory=tsgu.new_connection_id)
 
     def __post_init__(self) -> None:
@@ -224,6 +228,7 @@ class _Opener:
         out = channel == "out"
         if out:
             self.stages.begin("gateway_tcp")
+        started = time.monotonic()
         try:
             if self.connect_fn is not None:
                 sock = self.connect_fn(self.gateway_host, self.gateway_port, self.timeout)
@@ -239,6 +244,9 @@ class _Opener:
         if out:
             self.stages.ok(peer=f"{self.gateway_host}:{self.gateway_port}")
             self.stages.begin("gateway_tls")
+        if self.adaptive_floor is not None:
+            turn = time.monotonic() - started
+            sock.settimeout(adaptive_limit(self.timeout, self.adaptive_floor, turn))
         try:
             tls = self.ctx.wrap_socket(sock, server_hostname=self.host_header)
         except ssl.SSLCertVerificationError as exc:
@@ -506,6 +514,7 @@ def open_tunnel(
     workstation: str = "",
     connect: Connect | None = None,
     cert_check: CertCheck | None = None,
+    adaptive_floor: float | None = None,
 ) -> GatewayTunnel:
     """Open an RD Gateway channel to target_host:target_port; GatewayError on failure.
 
@@ -525,7 +534,7 @@ def open_tunnel(
         transport=transport,
         ctx=_context(ssl_context, cafile, verify and cert_check is None),
         server_hostname=server_hostname, timeout=timeout, record=record, workstation=workstation,
-        connect_fn=connect, cert_check=cert_check,
+        connect_fn=connect, cert_check=cert_check, adaptive_floor=adaptive_floor,
     )
     tunnel = opener.open_http()
     tunnel.machine = tsgu.TsguClient(target_host, target_port, client_name=client_name)

@@ -92,11 +92,12 @@ class GatewayConnector:
     def __init__(self, gateway_host: str, gateway_port: int, *, username: str, password: str,
                  domain: str, transport: Transport, verify: bool, cafile: str | None,
                  cert_check: CertCheck | None, connect: Connect | None,
-                 record: Record | None) -> None:
+                 record: Record | None, adaptive_floor: float | None = None) -> None:
         self.gateway_host, self.gateway_port = gateway_host, gateway_port
         self.username, self.password, self.domain = username, password, domain
         self.transport, self.verify, self.cafile = transport, verify, cafile
         self.cert_check, self.connect, self.record = cert_check, connect, record
+        self.adaptive_floor = adaptive_floor
 
     def __call__(self, host: str, port: int, timeout: float,
                  record: Record | None = None) -> GatewayTunnel:
@@ -105,7 +106,7 @@ class GatewayConnector:
             password=self.password, domain=self.domain, transport=self.transport,
             cafile=self.cafile, verify=self.verify, server_hostname=self.gateway_host,
             timeout=timeout, record=record or self.record, connect=self.connect,
-            cert_check=self.cert_check,
+            cert_check=self.cert_check, adaptive_floor=self.adaptive_floor,
         )
 
 
@@ -150,4 +151,5 @@ def gateway_connector(
         transport=transport or profile_transport(profile), verify=policy != "ignore",
         cafile=str(cafile) if cafile and check is None else None, cert_check=check,
         connect=gw_connect, record=record,
+        adaptive_floor=getattr(options, "adaptive_floor", None),
     )

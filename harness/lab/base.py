@@ -322,7 +322,8 @@ class Lab(LabBackend):
         self.sync()
 
     def probe_setup(self, profile: ClientProfile, *, usable_window: float | None = None,
-                    overall_timeout: float = 30.0) -> tuple[ProbeTarget, ProbeOptions]:
+                    adaptive_floor: float | None = None, overall_timeout: float = 30.0
+                    ) -> tuple[ProbeTarget, ProbeOptions]:
         """The probe as the client machine would run this client program now."""
         settings = self.client.client_settings()
         effective = profile
@@ -344,7 +345,8 @@ class Lab(LabBackend):
         options = ProbeOptions(effective, trust_pem=settings.trusted_ca_pem,
                                clock_offset=settings.clock_offset, connect=self.client_connect,
                                resolve=settings.resolve_or_raise, usable_window=usable_window,
-                               overall_timeout=overall_timeout, kerberos=self.kerberos_client())
+                               adaptive_floor=adaptive_floor, overall_timeout=overall_timeout,
+                               kerberos=self.kerberos_client())
         if settings.gateway:
             from ..gateway.probe_support import gateway_connector
 
@@ -357,10 +359,11 @@ class Lab(LabBackend):
         return target, options
 
     def probe(self, profile: ClientProfile, *, usable_window: float | None = None,
-              overall_timeout: float = 30.0) -> ProbeResult:
+              adaptive_floor: float | None = None, overall_timeout: float = 30.0) -> ProbeResult:
         self.sync()
         self._gateway_not_emulated = None
         target, options = self.probe_setup(profile, usable_window=usable_window,
+                                           adaptive_floor=adaptive_floor,
                                            overall_timeout=overall_timeout)
         result = run_probe(target, options)
         if self._gateway_not_emulated is not None:

@@ -172,8 +172,10 @@ class LabBackend(ABC):
 
     @abstractmethod
     def probe(self, profile: ClientProfile, *, usable_window: float | None = None,
-              overall_timeout: float = 30.0) -> ProbeResult:
-        """Connect as the client machine would run this client program now."""
+              adaptive_floor: float | None = None, overall_timeout: float = 30.0) -> ProbeResult:
+        """Connect as the client machine would run this client program now (the wait for
+        graphics: `usable_window`; with `adaptive_floor`, every wait adapts to how fast the
+        server answered on this connection, as ProbeOptions says)."""
 
     @abstractmethod
     def inject(self, role: str, action: str, args: dict[str, Any] | None = None

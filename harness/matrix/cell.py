@@ -59,6 +59,9 @@ class CellOptions:
     code_profiles: tuple[str, ...] | None = None  # default: the lab's
     stage_timeout: float = 2.0
     usable_window: float = 1.5
+    # Each wait for the server adapts to how fast it answered on that connection (10x its
+    # slowest answer, within [adaptive_floor, the stage's limit]); None: the limits only.
+    adaptive_floor: float | None = 0.5
     with_xfreerdp: bool = False
     journal_dir: str | None = None
     pcap: bool = False  # a pcap and TLS key log of every probe connection, beside the journals
@@ -104,6 +107,7 @@ def _probe(lab: LabBackend, profile: ClientProfile, opts: CellOptions) -> ProbeR
     folder = str(Path(opts.journal_dir) / "pcaps") if opts.pcap and opts.journal_dir else None
     with probe_capture(folder, profile.name) as capture:
         result = lab.probe(bounded(profile, opts.stage_timeout), usable_window=opts.usable_window,
+                           adaptive_floor=opts.adaptive_floor,
                            overall_timeout=max(10.0, opts.stage_timeout * 6))
     if capture:
         result.capture = capture

@@ -98,18 +98,20 @@ def work_units(catalog: Catalog, pairs: list[tuple[str, str]], jobs: int,
                lifecycle: str = "snapshot") -> list[tuple[str, tuple[str, ...]]]:
     """(fault, remediations) units, the faults that wait out network timeouts first (so they do
     not form the tail of the run). Fresh: one cell per unit. Snapshot: one unit per fault, split
-    so that there are at least two units per worker; a fault that waits is split per worker."""
+    so that there are at least two units per worker; a fault that waits over half the workers."""
     by_fault: dict[str, list[str]] = {}
     for fault, remediation in pairs:
         by_fault.setdefault(fault, []).append(remediation)
-    slow_first = sorted(by_fault, key=lambda f: not catalog.faults[f].requires)
+    slow_first = sorted(by_fault, key=lambda f: not catalog.faults[f].waits)
     if lifecycle == "fresh":
         return [(f, (r,)) for f in slow_first for r in by_fault[f]]
     wanted = max(1, -(-2 * jobs // max(1, len(slow_first))))
     units = []
     for fault in slow_first:
         remediations = tuple(by_fault[fault])
-        parts = max(wanted, jobs if catalog.faults[fault].requires else 1)
+        # a waiting fault over half the workers: each part repeats the fault's shared stages
+        # (which wait too), so more parts cost more than they save
+        parts = max(wanted, -(-jobs // 2) if catalog.faults[fault].waits else 1)
         parts = min(parts, len(remediations))
         size = -(-len(remediations) // parts)
         units += [(fault, remediations[i:i + size]) for i in range(0, len(remediations), size)]

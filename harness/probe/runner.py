@@ -23,6 +23,7 @@ from ..rdp import events as ev
 from ..rdp.certverify import load_trust_anchors
 from ..rdp.client import ClientConfig, ClientConnection
 from ..rdp.errors import RdpError
+from ..rdp.waits import adaptive_limit
 from .kerberos import KerberosClient
 from .profiles import ClientProfile
 from .result import Failure, ProbeResult, StageRecord
@@ -74,7 +75,12 @@ class ProbeOptions:
     tls_max: str | None = None
     connect: Connector = tcp_connect
     resolve: Resolver | None = None
-    usable_window: float | None = None
+    usable_window: float | None = None  # the longest wait for the first graphics
+    # With a floor, each wait for the server adapts to the path as TCP's retransmission timer
+    # does (RFC 6298, rdp/waits.py): TURN_FACTOR x the slowest answer the server gave on this
+    # connection so far, never less than the floor nor more than the stage's limit (the usable
+    # window for graphics). None: always the stage's limit.
+    adaptive_floor: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     kerberos: KerberosClient | None = None  # a domain client's realm (the lab's KDC)
 
@@ -104,6 +110,7 @@ class _Run:
         self.result = ProbeResult(target=target.url(), profile=options.profile.name)
         self.t0 = time.monotonic()
         self.stage_start = self.t0
+        self.slowest_turn = 0.0  # the longest the server took to answer one of our sends
 
     def record(self, stage: str, outcome: str, detail: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -130,10 +137,17 @@ class _Run:
     def overall_reason(self, stage: str) -> str:
         return f"--timeout {self.options.overall_timeout:g} s reached during {stage}"
 
-    def deadline(self, stage: str) -> float:
-        per_stage = self.options.profile.timeout(stage)
+    def stage_limit(self, stage: str) -> float:
+        """How long this stage may wait for the server (see ProbeOptions.adaptive_floor)."""
+        limit = self.options.profile.timeout(stage)
         if stage == "usable" and self.options.usable_window is not None:
-            per_stage = self.options.usable_window
+            limit = self.options.usable_window
+        if stage == "usable" or self.slowest_turn > 0:
+            limit = adaptive_limit(limit, self.options.adaptive_floor, self.slowest_turn)
+        return limit
+
+    def deadline(self, stage: str) -> float:
+        per_stage = self.stage_limit(stage)
         overall = self.t0 + self.options.overall_timeout
         return min(self.stage_start + per_stage, overall)
 
@@ -246,6 +260,7 @@ def _open(run: _Run) -> Stream | None:
             run.fail("tcp", "dns_failed", f"cannot resolve {target.host}: {exc}")
             return None
     via_gateway = bool(getattr(options.connect, "records_stages", False))
+    started = time.monotonic()
     try:
         if via_gateway:  # an RD Gateway connector
             stream = options.connect(address, target.port, options.profile.timeout("tcp"),
@@ -261,6 +276,8 @@ def _open(run: _Run) -> Stream | None:
         stage = getattr(exc, "stage", "tcp")
         run.fail(stage, getattr(exc, "event", "failed"), str(exc), getattr(exc, "detail", {}))
         return None
+    # the connect is the first round trip (through a gateway, several): later waits scale on it
+    run.slowest_turn = max(run.slowest_turn, time.monotonic() - started)
     run.record("tcp", "ok", {"address": address, "port": target.port})
     return wrap_stream(stream, address, target.port, via_gateway=via_gateway)
 
@@ -288,11 +305,14 @@ def _drive(run: _Run, stream: Stream, requested: int | None = None) -> None:
     conn = ClientConnection(_client_config(run.target, run.options, requested))
     conn.start()
     refresh_sent_at: float | None = None
+    awaiting: float | None = None  # when we sent what the server has not answered yet
     while run.result.failure is None:
         out = conn.data_to_send()
         if out:
             try:
                 stream.sendall(out)
+                if awaiting is None:
+                    awaiting = time.monotonic()
             except OSError as exc:
                 conn.receive_data(b"")
                 _drain(run, conn)
@@ -323,6 +343,9 @@ def _drive(run: _Run, stream: Stream, requested: int | None = None) -> None:
             conn.receive_data(b"")
             _drain(run, conn, reason=reset)
             return
+        if awaiting is not None:
+            run.slowest_turn = max(run.slowest_turn, time.monotonic() - awaiting)
+            awaiting = None
         conn.receive_data(data)
         if not data:
             _drain(run, conn)
@@ -350,13 +373,14 @@ def _on_timeout(run: _Run, conn: ClientConnection, stage: str) -> None:
         run.fail("usable", "stalled",
                  f"{got} bytes of complete updates within the window, "
                  f"{conn.pending_bytes} bytes of an incomplete PDU pending",
-                 {"update_bytes": got, "pending_bytes": conn.pending_bytes})
+                 {"update_bytes": got, "pending_bytes": conn.pending_bytes,
+                  "window_seconds": round(run.stage_limit("usable"), 3)})
         return
     if run.overall_expired():
         run.fail(stage, "timeout", run.overall_reason(stage),
                  {"pending_bytes": conn.pending_bytes, "limit": "overall"})
         return
-    run.fail(stage, "timeout", f"no answer within {run.options.profile.timeout(stage):g} s",
+    run.fail(stage, "timeout", f"no answer within {run.stage_limit(stage):.3g} s",
              {"pending_bytes": conn.pending_bytes, "limit": "stage"})
 
 

@@ -41,6 +41,19 @@ class Fault:
         return not self.labs or lab in self.labs
 
     @property
+    def waits(self) -> bool:
+        """Its cells mostly wait out a timeout (a dropped path, a stalled session): the matrix
+        spreads them over every worker instead of queueing them behind one."""
+        if "netns" in self.requires:
+            return True
+        for exp in self.expected.values():
+            symptoms = exp.get("symptom")
+            for symptom in symptoms if isinstance(symptoms, list) else [symptoms]:
+                if str(symptom).endswith(("/timeout", "/stalled")):
+                    return True
+        return False
+
+    @property
     def claimed_codes(self) -> dict[str, str]:
         return dict(self.claim.get("codes", {}))
 
