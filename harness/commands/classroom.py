@@ -9,6 +9,8 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..lab import registry
+
     p = sub.add_parser("classroom", help="a class of labs: create, grade, down",
                        description=__doc__)
     csub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -18,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--faults", help="comma-separated fault ids to draw from (default: every "
                    "fault this backend and lab can show)")
     c.add_argument("--lab", default="default", help="lab name or file (default: default)")
-    c.add_argument("--backend", default="auto", choices=("auto", "loopback", "netns"))
+    c.add_argument("--backend", default="auto", choices=registry.choices(trainable=True))
     c.add_argument("--dir", type=Path, default=Path("classroom"),
                    help="the class directory (default ./classroom)")
     c.add_argument("--publish-address", default="127.0.0.1",

@@ -10,13 +10,14 @@ import time
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..lab import registry
     from ..training.cli_support import add_lab_args
 
     p = sub.add_parser("up", help="start a lab that stays up for hands-on work",
                        description=__doc__)
     p.add_argument("--lab", default="default", help="lab name or file (default: default)")
     add_lab_args(p)
-    p.add_argument("--backend", default="auto", choices=("auto", "loopback", "netns"),
+    p.add_argument("--backend", default="auto", choices=registry.choices(trainable=True),
                    help="how the lab's network is made (default: netns when possible)")
     p.add_argument("--publish", default="127.0.0.1:0", metavar="ADDR:PORT",
                    help="where the lab's entry point is published (default 127.0.0.1, a free "

@@ -121,6 +121,9 @@ class Lab(LabBackend):
 
     def unsupported(self, requirement: str) -> str | None:
         """Why this backend cannot meet a scenario requirement ('netns', 'gateway'), or None."""
+        why = self.lacks(requirement)
+        if why is not None:
+            return why
         if requirement == "gateway" and not self.spec.has_gateway:
             return "the lab has no RD Gateway node"
         return None

@@ -103,6 +103,9 @@ class LabBackend(ABC):
     """The contract; `harness/lab/base.py:Lab` implements it for the Windows model."""
 
     backend: ClassVar[str] = "abstract"  # the name it is registered under
+    # It can run as a trainer's lab that stays up (`rdplab up`, `classroom`): one supervisor
+    # process holds it and answers a published port. A backend of real VMs has its own.
+    trainable: ClassVar[bool] = False
 
     def __init__(self, spec: LabSpec, workdir: Path, nodes: dict[str, WindowsNode]) -> None:
         """Every backend is built the same way (registry.backend_class(name)(...)): the lab's
@@ -116,6 +119,12 @@ class LabBackend(ABC):
     @classmethod
     def availability(cls) -> str | None:
         """Why this backend cannot run on this machine at all, or None when it can."""
+        return None
+
+    @classmethod
+    def lacks(cls, requirement: str) -> str | None:
+        """Why no lab of this backend can ever meet a fault's requirement ('netns'), or None
+        (what depends on the lab file, such as 'gateway', is `unsupported`'s to say)."""
         return None
 
     @classmethod

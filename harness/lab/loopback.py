@@ -24,6 +24,7 @@ from .definition import LabSpec
 
 class LoopbackLab(Lab):
     backend = "loopback"
+    trainable = True
 
     def __init__(self, spec: LabSpec, workdir: Path, nodes: dict[str, WindowsNode]) -> None:
         super().__init__(spec, workdir, nodes)
@@ -146,10 +147,11 @@ class LoopbackLab(Lab):
         return ClientEndpoint(address, port, name, None,
                               GatewayEndpoint(*gateway) if gateway is not None else None)
 
-    def unsupported(self, requirement: str) -> str | None:
+    @classmethod
+    def lacks(cls, requirement: str) -> str | None:
         if requirement == "netns":
             return "needs the netns backend (kernel network faults)"
-        return super().unsupported(requirement)
+        return None
 
     def close(self) -> None:
         self._gateway_unlisten()

@@ -70,6 +70,7 @@ VPN_LEGS = ("client",)  # the endpoints on the far side of the VPN
 
 class NetnsLab(Lab):
     backend = "netns"
+    trainable = True
 
     @classmethod
     def availability(cls) -> str | None:

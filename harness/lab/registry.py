@@ -34,9 +34,11 @@ def names() -> tuple[str, ...]:
     return tuple(BACKENDS)
 
 
-def choices() -> tuple[str, ...]:
-    """What `--backend` accepts."""
-    return ("auto", *BACKENDS)
+def choices(*, trainable: bool = False) -> tuple[str, ...]:
+    """What `--backend` accepts (for `up` and `classroom`: the backends a supervisor can hold)."""
+    if not trainable:
+        return ("auto", *BACKENDS)
+    return ("auto", *(n for n in BACKENDS if backend_class(n).trainable))
 
 
 def backend_class(name: str) -> type[LabBackend]:
@@ -46,14 +48,16 @@ def backend_class(name: str) -> type[LabBackend]:
     return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
 
-def resolve(name: str) -> str:
-    """A registered name; `auto`: the first of AUTO_ORDER whose availability() is None."""
+def resolve(name: str, *, trainable: bool = False) -> str:
+    """A registered name; `auto`: the first of AUTO_ORDER whose availability() is None (and,
+    with `trainable`, that can run as a trainer's lab)."""
     if name != "auto":
         if name not in BACKENDS:
             raise ValueError(f"unknown backend {name!r}; use {', '.join(choices())}")
         return name
     for candidate in AUTO_ORDER:
-        if backend_class(candidate).availability() is None:
+        cls = backend_class(candidate)
+        if cls.availability() is None and (cls.trainable or not trainable):
             return candidate
     raise BackendUnavailable("no backend can run here: "
                              + "; ".join(f"{n}: {backend_class(n).availability()}"

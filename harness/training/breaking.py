@@ -14,6 +14,7 @@ def validate_fault(text: str, record: dict[str, Any]) -> Any:
     """The catalog's fault row for FAULT or FAULT@VARIANT (a file with variants and no variant
     named: its first variant), or TrainingError (unknown id or variant, a backend or lab that
     cannot have it)."""
+    from ..lab import registry
     from ..lab.definition import load_lab
     from ..scenario.catalog import load_catalog
 
@@ -32,9 +33,12 @@ def validate_fault(text: str, record: dict[str, Any]) -> Any:
     if not fault.applies_to(spec.name):
         raise TrainingError(f"fault {fault_id} is not written for the {spec.name} lab "
                             f"(labs: {', '.join(fault.labs)})")
-    if "netns" in fault.requires and record["backend"] != "netns":
-        raise TrainingError(f"fault {fault_id} needs the netns backend (kernel network faults); "
-                            f"this lab runs on {record['backend']}: `rdplab up --backend netns`")
+    cls = registry.backend_class(record["backend"])
+    for requirement in fault.requires:
+        why = cls.lacks(requirement)
+        if why:
+            raise TrainingError(f"fault {fault_id} {why}; this lab runs on {record['backend']}: "
+                                "bring one up on a backend that has it (`rdplab up --backend`)")
     if "gateway" in fault.requires and not spec.has_gateway:
         raise TrainingError(f"fault {fault_id} needs an RD Gateway; the {spec.name} lab has none")
     return fault

@@ -15,17 +15,24 @@ from .publish import PublishError, bind_listener
 
 
 def resolve_backend_here(name: str) -> str:
-    from ..lab.factory import netns_reason, resolve_backend
+    """The backend a trainer's lab runs on: a registered one that can stay up under a
+    supervisor and can run on this machine (TrainingError naming what is missing)."""
+    from ..errors import BackendUnavailable
+    from ..lab import registry
 
     try:
-        backend = resolve_backend(name)
-    except ValueError as exc:
+        backend = registry.resolve(name, trainable=True)
+    except (ValueError, BackendUnavailable) as exc:
         raise TrainingError(str(exc)) from None
-    if backend == "netns":
-        why = netns_reason()
-        if why:
-            raise TrainingError(f"the netns backend cannot run here: {why}; use --backend "
-                                "loopback")
+    cls = registry.backend_class(backend)
+    if not cls.trainable:
+        raise TrainingError(f"the {backend} backend does not run trainer labs; use "
+                            f"{', '.join(registry.choices(trainable=True))}")
+    why = cls.availability()
+    if why:
+        others = [n for n in registry.choices(trainable=True)[1:] if n != backend]
+        raise TrainingError(f"the {backend} backend cannot run here: {why}"
+                            + (f"; use --backend {others[0]}" if others else ""))
     return backend
 
 

@@ -44,6 +44,7 @@ def student_id(index: int) -> str:
 def eligible_faults(lab: str, backend: str, wanted: list[str] | None) -> list[str]:
     """The faults a student can get here: for this lab and backend, and sure to show (a hidden
     fault must reproduce); `--faults` chooses any."""
+    from ..lab import registry
     from ..lab.definition import load_lab
     from ..scenario.catalog import load_catalog
 
@@ -56,7 +57,7 @@ def eligible_faults(lab: str, backend: str, wanted: list[str] | None) -> list[st
     for fault in catalog.faults.values():
         if not fault.applies_to(spec.name):
             continue
-        if "netns" in fault.requires and backend != "netns":
+        if any(registry.backend_class(backend).lacks(r) for r in fault.requires):
             continue
         if "gateway" in fault.requires and not spec.has_gateway:
             continue

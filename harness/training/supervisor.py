@@ -27,7 +27,7 @@ from ..lab.contract import LabSnapshot
 from ..lab.definition import load_lab
 from ..lab.factory import backend_class, build_nodes
 from ..matrix.aftermath import Capture, capture
-from ..net.state import process_start
+from ..net.state import STATE_ENV, process_start
 from ..pwsh.errors import NotEmulated as ScriptNotEmulated
 from ..pwsh.errors import PwshError
 from ..scenario.actions import apply_step
@@ -72,11 +72,10 @@ class Supervisor:
         shutil.rmtree(workdir, ignore_errors=True)  # a supervisor restarted on a left dir
         workdir.mkdir(parents=True, mode=0o700)
         nodes = build_nodes(spec, workdir)
-        cls = backend_class(self.record["backend"])
-        if self.record["backend"] == "netns":
-            lab = cls(spec, workdir, nodes, state_dir=self.labdir.net_state_dir)  # type: ignore[call-arg]
-        else:
-            lab = cls(spec, workdir, nodes)
+        # whatever the backend records for `down` (namespaces, processes, folders) goes to
+        # this lab's own state directory, which `rdplab down --name` sweeps
+        os.environ[STATE_ENV] = str(self.labdir.net_state_dir)
+        lab = backend_class(self.record["backend"])(spec, workdir, nodes)
         lab.start()
         return lab
 

@@ -90,3 +90,24 @@ def test_a_fault_action_registered_by_its_function_is_checked_and_runs(
 
     with pytest.raises(ConfigError, match=r"rdp-off\.yaml:\d+: field 'inject\.0\.args\.raeson'"):
         load_catalog(folder)
+
+
+def test_trainer_commands_take_their_backends_from_the_registry(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`up` and `classroom` offer every registered backend that can stay up under a supervisor,
+    and a backend's own `lacks` decides which faults it can be broken with."""
+    from harness.training.bringup import resolve_backend_here
+    from harness.training.classroom import eligible_faults
+    from harness.training.errors import TrainingError
+
+    monkeypatch.setitem(registry.BACKENDS, "loopback-one", f"{__name__}:SlowLoopbackLab")
+    assert "loopback-one" in registry.choices(trainable=True)
+    assert "vagrant" not in registry.choices(trainable=True)
+    assert resolve_backend_here("loopback-one") == "loopback-one"
+    with pytest.raises(TrainingError, match="does not run trainer labs"):
+        resolve_backend_here("vagrant")
+    # SlowLoopbackLab inherits loopback's lacks('netns'): no kernel-network fault is drawn
+    drawn = eligible_faults("default", "loopback-one", None)
+    assert "firewall-block-drop" not in drawn and "expired-cert" in drawn
+    with pytest.raises(TrainingError, match="kernel network faults"):
+        eligible_faults("default", "loopback-one", ["firewall-block-drop"])
