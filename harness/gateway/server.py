@@ -134,6 +134,7 @@ class GatewayServer:
         self._lock = threading.Lock()
         self._parked: dict[str, _Parked] = {}
         self._threads: list[threading.Thread] = []
+        self._started: dict[threading.Thread, float] = {}  # connection thread -> when accepted
         self._sockets: set[socket.socket] = set()
         self._stop = threading.Event()
         self._acceptor: threading.Thread | None = None
@@ -166,6 +167,19 @@ class GatewayServer:
         for t in [self._acceptor, *self._threads]:
             if t is not None:
                 t.join(max(0.0, deadline - time.monotonic()))
+
+    def wait_idle(self, since: float, timeout: float = 2.0) -> bool:
+        """Wait (at most `timeout`) until every connection accepted at or after `since`
+        (time.monotonic()) has ended and written its log entries; True when they all did.
+
+        The lab calls it after its client closed: the gateway's "disconnected" entry (303) then
+        belongs to the stage whose connection it ends, not to whichever stage runs next."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = [t for t, at in self._started.items() if at >= since]
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in threads)
 
     def __enter__(self) -> GatewayServer:
         return self.start()
@@ -205,6 +219,8 @@ class GatewayServer:
             with self._lock:
                 self._threads = [x for x in self._threads if x.is_alive()]
                 self._threads.append(t)
+                self._started = {x: self._started.get(x, time.monotonic())
+                                 for x in self._threads}
             t.start()
 
     # -- one connection -----------------------------------------------------------------------
@@ -337,6 +353,7 @@ class _Session:
         self.target_name = ""
         self.client_name = ""
         self.done = False
+        self.connected = False  # 302 written: 303 follows however the tunnel ends
         self.closing_since: float | None = None
         self.sent = self.received = 0
 
@@ -374,9 +391,10 @@ class _Session:
                 self._note(f"session ended: {exc}")
         finally:
             if self.target is not None:
+                self.server._untrack_close(self.target)
+            if self.connected:  # whichever side closed first, as RD Gateway logs it
                 self._note(f"disconnected from {self.target_name}", EVENT_DISCONNECTED,
                            sent=self.sent, received=self.received)
-                self.server._untrack_close(self.target)
             self.inbound.close()
             if self.outbound is not self.inbound:
                 self.outbound.close()
@@ -507,4 +525,5 @@ class _Session:
             return
         self.target.settimeout(self.server._timeout)
         self._note(f"connected to {self.target_name}", EVENT_CONNECTED)
+        self.connected = True
         self.machine.respond_channel(tsgu.S_OK, channel_id=int.from_bytes(os.urandom(2), "big"))

@@ -24,6 +24,7 @@ import errno
 import ipaddress
 import os
 import socket
+import time
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import replace
@@ -232,6 +233,19 @@ class Lab(LabBackend):
                                source="Schannel" if schannel
                                else "Microsoft-Windows-TerminalServices-Gateway")
 
+    @property
+    def gateway_server(self) -> GatewayServer | None:
+        """The emulated RD Gateway while it serves (None: no gateway, or not serving)."""
+        return None
+
+    def settle(self, since: float) -> None:
+        """After a client closed: wait (bounded) until the emulated servers have finished the
+        connections made since `since` (time.monotonic()) and logged their end, so that what a
+        connection writes is in the stage that made it."""
+        server = self.gateway_server
+        if server is not None:
+            server.wait_idle(since, timeout=2.0)
+
     def serve_gateway(self, listener: socket.socket) -> GatewayServer:
         """The emulated RD Gateway on a listening socket the backend made (and closes)."""
         from ..gateway.server import GatewayServer
@@ -368,7 +382,9 @@ class Lab(LabBackend):
         target, options = self.probe_setup(profile, usable_window=usable_window,
                                            adaptive_floor=adaptive_floor,
                                            overall_timeout=overall_timeout)
+        started = time.monotonic()
         result = run_probe(target, options)
+        self.settle(started)
         if self._gateway_not_emulated is not None:
             raise self._gateway_not_emulated
         return result

@@ -171,6 +171,11 @@ class LabBackend(ABC):
                  tb: TracebackType | None) -> None:
         self.close()
 
+    def settle(self, since: float) -> None:
+        """After a client closed: wait (bounded) until the lab's servers have finished the
+        connections made since `since` (time.monotonic()); nothing to wait for by default."""
+        del since
+
     @abstractmethod
     def sync(self) -> None:
         """Make the network follow the lab's state (listening, firewall, MTU, names)."""

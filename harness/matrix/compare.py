@@ -6,9 +6,9 @@ outcome, reason, codes, every stage's status, the probe traces, the injected ste
 change, the script output, the checks) must be equal. Event-log entries written by the emulated
 servers' own threads (the RD Gateway's connection log, Schannel's and TermService's errors) are
 compared as one set per cell: their order against the probe's return, and hence the stage they
-land in, is a race in every lifecycle. The gateway's "disconnected" entry (303, and 302 with it)
-is written when its tunnel thread notices the close, which may be after the cell's journal is
-written: it is left out.
+land in, is a race in every lifecycle. (The gateway's "disconnected" entry, written when its
+tunnel thread notices the close, is in that set too: the lab waits for it, bounded, before a
+probe returns, `Lab.settle`.)
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ _VOLATILE_KEYS = frozenset({
     "serial", "key_name", "not_before", "not_after", "tunnel_id", "channel_id", "server_time",
     "skew_seconds", "address", "peer", "update_bytes", "kept", "duration",
 })
-_RACY_GATEWAY_EVENTS = (302, 303)
 _PATTERNS = (
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?"), "<time>"),
     (re.compile(r"\b[0-9A-Fa-f]{16,}(_[0-9a-f-]{36})?\b"), "<hex>"),
@@ -54,8 +53,7 @@ def comparable(journal: dict[str, Any]) -> dict[str, Any]:
         stage = dict(stage)
         effects = {}
         for role, change in (stage.pop("effects", None) or {}).items():
-            events += [f"{role}:{e.get('event_id')}" for e in change.get("events", [])
-                       if not (role == "gateway" and e.get("event_id") in _RACY_GATEWAY_EVENTS)]
+            events += [f"{role}:{e.get('event_id')}" for e in change.get("events", [])]
             if change.get("changes"):
                 effects[role] = change["changes"]
         if effects:

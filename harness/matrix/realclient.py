@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotEmulated
@@ -86,6 +87,7 @@ def compare_with_xfreerdp(lab: LabBackend, step: str, fault: str, remediation: s
     ca_file = lab.workdir / "xfreerdp-trust.pem"
     settings = lab.nodes["client"].client_settings()
     ca_file.write_bytes(settings.trusted_ca_pem)
+    started = time.monotonic()
     try:
         run = run_xfreerdp(host, port, display=_shared_display(), username=user,
                            password=password, domain=lab.spec.domain, cert=cert, cafile=ca_file,
@@ -93,6 +95,7 @@ def compare_with_xfreerdp(lab: LabBackend, step: str, fault: str, remediation: s
                            clock_offset=settings.clock_offset)
     finally:
         ca_file.unlink(missing_ok=True)  # not part of the lab's state (snapshots)
+        lab.settle(started)
     return {**label, "xfreerdp_exit": run.exit_code, "xfreerdp_meaning": run.exit_name,
             "predicted_exit": predicted, "probe_symptom": probe.symptom,
             "agree": predicted == run.exit_code, "seconds": round(run.seconds, 2),
