@@ -48,19 +48,23 @@ def cert_files(tmp_path: Path, host_pair: KeyPair, lab_ca: KeyPair) -> dict[str,
 def private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Each test process records its labs in its own state directory (RDPLAB_STATE_DIR, which
     the CLI subprocesses inherit): a test's `rdplab down --all --force` or `down_all()` then
-    sweeps only what this process made, never a lab another xdist worker is still using."""
+    sweeps only what this process made, never a lab another xdist worker is still using. Its
+    cache (matrix durations) is private too: nothing is written to the user's home."""
     from harness.net.state import STATE_ENV
 
     folder = tmp_path_factory.mktemp("rdplab-state")
-    saved = os.environ.get(STATE_ENV)
+    cache = tmp_path_factory.mktemp("rdplab-cache")  # matrix durations (matrix/durations.py)
+    saved = {k: os.environ.get(k) for k in (STATE_ENV, "XDG_CACHE_HOME")}
     os.environ[STATE_ENV] = str(folder)
+    os.environ["XDG_CACHE_HOME"] = str(cache)
     try:
         yield folder
     finally:
-        if saved is None:
-            os.environ.pop(STATE_ENV, None)
-        else:
-            os.environ[STATE_ENV] = saved
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _need(binary: str, package: str) -> None:

@@ -21,6 +21,7 @@ from ..lab.definition import load_lab
 from ..lifetime import die_with_parent
 from ..pki import KeyPool
 from ..scenario.catalog import Catalog
+from . import durations
 from .cell import CellOptions, CellResult, run_fault
 
 ProgressFn = Callable[[CellResult, int, int], None]
@@ -95,26 +96,41 @@ def _fault_task(opts: CellOptions, fault: str, remediations: tuple[str, ...]
 
 
 def work_units(catalog: Catalog, pairs: list[tuple[str, str]], jobs: int,
-               lifecycle: str = "snapshot") -> list[tuple[str, tuple[str, ...]]]:
-    """(fault, remediations) units, the faults that wait out network timeouts first (so they do
-    not form the tail of the run). Fresh: one cell per unit. Snapshot: one unit per fault, split
-    so that there are at least two units per worker; a fault that waits over half the workers."""
+               lifecycle: str = "snapshot", costs: dict[str, float] | None = None
+               ) -> list[tuple[str, tuple[str, ...]]]:
+    """(fault, remediations) units, longest first: by `costs` (a fault's seconds per cell last
+    time, durations.py) where known, else the faults that wait out timeouts first, so that they
+    do not form the tail of the run. Fresh: one cell per unit. Snapshot: one unit per fault,
+    split so that there are at least two units per worker; a fault that waits over half the
+    workers."""
     by_fault: dict[str, list[str]] = {}
     for fault, remediation in pairs:
         by_fault.setdefault(fault, []).append(remediation)
-    slow_first = sorted(by_fault, key=lambda f: not catalog.faults[f].waits)
+    costs = costs or {}
+
+    def per_cell(fault: str) -> float:
+        known = costs.get(fault)
+        if known is not None:
+            return known
+        return float("inf") if catalog.faults[fault].waits else 0.0
+
+    slow_first = sorted(by_fault, key=lambda f: (not catalog.faults[f].waits, -per_cell(f)))
     if lifecycle == "fresh":
-        return [(f, (r,)) for f in slow_first for r in by_fault[f]]
-    wanted = max(1, -(-2 * jobs // max(1, len(slow_first))))
-    units = []
-    for fault in slow_first:
-        remediations = tuple(by_fault[fault])
-        # a waiting fault over half the workers: each part repeats the fault's shared stages
-        # (which wait too), so more parts cost more than they save
-        parts = max(wanted, -(-jobs // 2) if catalog.faults[fault].waits else 1)
-        parts = min(parts, len(remediations))
-        size = -(-len(remediations) // parts)
-        units += [(fault, remediations[i:i + size]) for i in range(0, len(remediations), size)]
+        units = [(f, (r,)) for f in slow_first for r in by_fault[f]]
+    else:
+        wanted = max(1, -(-2 * jobs // max(1, len(slow_first))))
+        units = []
+        for fault in slow_first:
+            remediations = tuple(by_fault[fault])
+            # a waiting fault over half the workers: each part repeats the fault's shared
+            # stages (which wait too), so more parts cost more than they save
+            parts = max(wanted, -(-jobs // 2) if catalog.faults[fault].waits else 1)
+            parts = min(parts, len(remediations))
+            size = -(-len(remediations) // parts)
+            units += [(fault, remediations[i:i + size])
+                      for i in range(0, len(remediations), size)]
+    # longest unit first (a waiting fault never run here counts as longest); stable
+    units.sort(key=lambda u: -(per_cell(u[0]) * len(u[1])))
     return units
 
 
@@ -145,7 +161,8 @@ def run_matrix(opts: CellOptions, catalog: Catalog, *, jobs: int = 1,
             if progress is not None:
                 progress(cell, len(done), len(pairs))
 
-    units = work_units(catalog, pairs, jobs, opts.lifecycle)
+    costs = durations.per_cell_seconds(spec.name, opts.backend, opts.lifecycle)
+    units = work_units(catalog, pairs, jobs, opts.lifecycle, costs)
     if jobs <= 1 or len(units) <= 1:
         with KeyPool(6):
             for fault, remediations in units:
@@ -169,6 +186,7 @@ def run_matrix(opts: CellOptions, catalog: Catalog, *, jobs: int = 1,
     order = {pair: i for i, pair in enumerate(pairs)}
     result.cells = sorted(done, key=lambda c: order[(c.fault, c.remediation)])
     result.seconds = time.perf_counter() - t0
+    durations.record(spec.name, opts.backend, opts.lifecycle, result.cells)
     return result
 
 
