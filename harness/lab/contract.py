@@ -171,6 +171,11 @@ class LabBackend(ABC):
                  tb: TracebackType | None) -> None:
         self.close()
 
+    def path_randomness(self) -> str | None:
+        """Why two connections made now may meet different paths (random loss, jitter or
+        reordering on a link), or None when the path treats every connection alike."""
+        return None
+
     def settle(self, since: float) -> None:
         """After a client closed: wait (bounded) until the lab's servers have finished the
         connections made since `since` (time.monotonic()); nothing to wait for by default."""

@@ -46,6 +46,7 @@ from ..net import (
     apply_mss_clamp,
     apply_mtu_blackhole,
     apply_netem,
+    apply_outbound_blocks,
     remove_mss_clamp,
     remove_mtu_blackhole,
     remove_netem,
@@ -89,6 +90,7 @@ class NetnsLab(Lab):
         super().__init__(spec, workdir, nodes)
         self._state_dir = state_dir  # None: $RDPLAB_STATE_DIR or /run/rdplab
         self._lock = threading.RLock()
+        self._outbound: set[tuple[str, int]] = set()  # the client's own outbound blocks
         self._closing = threading.Event()  # wakes connects still waiting for a SYN-ACK
         self._net: NetLab | None = None
         self._host: EmulatedHost | None = None
@@ -216,6 +218,18 @@ class NetnsLab(Lab):
             if entries != self._hosts:
                 write_hosts(net, "client", entries)
                 self._hosts = entries
+            self._sync_client_stack(set(entries.values()), ports | {GATEWAY_PORT})
+
+    def _sync_client_stack(self, addresses: set[str], ports: set[int]) -> None:
+        """The client machine's own stack in its namespace's kernel: every lab endpoint its RDP
+        client may not connect to (a corrupt Winsock catalog, an outbound filter) is dropped in
+        the output hook, so a real program run there (xfreerdp) meets it too. The probe meets
+        it in the model first (client_socket_error), with Windows' own error."""
+        blocked = {(a, p) for a in addresses for p in ports
+                   if self.client.client_socket_error(a, p) is not None}
+        if blocked != self._outbound:
+            apply_outbound_blocks(self.net, blocked, node="client")
+            self._outbound = blocked
 
     def _sync_firewall(self, role: str, node: WindowsNode, ports: set[int]) -> None:
         blocked = {p: v for p in sorted(ports) if (v := node.firewall_verdict(p)) != "allow"}
@@ -371,6 +385,16 @@ class NetnsLab(Lab):
                 self._fault_args.pop(action, None)
                 raise NotEmulated(f"network fault {action!r} is not one the netns backend knows "
                                   f"({', '.join(NETWORK_FAULTS)})")
+
+    def path_randomness(self) -> str | None:
+        netem = self.network_faults.get("netem")
+        if not netem:
+            return None
+        random = {k: netem[k] for k in ("loss_pct", "jitter_ms", "reorder_pct")
+                  if float(netem.get(k, 0) or 0) > 0}
+        if not random:
+            return None
+        return "netem on the VPN path: " + ", ".join(f"{k} {v:g}" for k, v in random.items())
 
     def clear_network_fault(self, action: str) -> None:
         """Undo apply_network_fault(action); nothing happens when it is not applied."""

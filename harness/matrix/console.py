@@ -89,6 +89,15 @@ def print_matrix(doc: dict[str, Any], console: Console | None = None) -> None:
         console.print(f"[yellow]differs from the fault file[/]: {m['fault']} with "
                       f"{m['profile']}: expected {m['expected']} ({m['provenance']}), "
                       f"saw {m['actual']}")
+    runs = doc.get("xfreerdp_runs", [])
+    if runs:
+        compared = [r for r in runs if r.get("agree") is not None]
+        random = sum("not_compared" in r for r in runs)
+        skipped = sum("skipped" in r for r in runs)
+        console.print(f"real xfreerdp: {len(runs)} runs, {len(compared)} compared with the "
+                      f"freerdp2 profile, {sum(r['agree'] for r in compared)} agree"
+                      + (f"; {random} on a random path recorded, not compared" if random else "")
+                      + (f"; {skipped} skipped" if skipped else ""))
     for d in doc.get("xfreerdp_disagreements", []):
         console.print(f"[bold red]xfreerdp disagrees[/]: {d['fault']} × {d['remediation']} "
                       f"at {d['step']}: exit {d['xfreerdp_exit']}, predicted "

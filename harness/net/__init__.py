@@ -8,7 +8,7 @@ from .capability import missing_tools, netns_available
 from .cleanup import down_all, teardown
 from .cmd import NetError
 from .dns import apply_stale_dns, remove_stale_dns, resolve, write_hosts
-from .firewall import apply_firewall, apply_firewall_ports, remove_firewall
+from .firewall import apply_firewall, apply_firewall_ports, apply_outbound_blocks, remove_firewall
 from .lab import NetLab
 from .mtu import (
     apply_mss_clamp,
@@ -35,6 +35,7 @@ __all__ = [
     "apply_mss_clamp",
     "apply_mtu_blackhole",
     "apply_netem",
+    "apply_outbound_blocks",
     "apply_stale_dns",
     "down_all",
     "in_netns",

@@ -62,3 +62,38 @@ def apply_firewall_ports(
         f"  }}\n"
         f"}}\n",
     )
+
+
+def outbound_table(lab: NetLab) -> str:
+    """The nft table (family inet) holding a node's own outbound blocks."""
+    return f"rdplab_{lab.lab_id}_out"
+
+
+def apply_outbound_blocks(lab: NetLab, blocked: set[tuple[str, int]], *,
+                          node: str = "client") -> None:
+    """Drop the node's own outbound TCP to each (IPv4 address, port) in its output hook, where
+    a local filter acts (Windows' WFP: an endpoint filter, a corrupt Winsock catalog): a program
+    on the node gets EPERM from connect() and no packet leaves. An empty set removes the
+    table."""
+    table = outbound_table(lab)
+    if not blocked:
+        lab.nft(node, f"table inet {table} {{}}\ndelete table inet {table}\n")
+        lab.forget({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
+        return
+    for address, port in blocked:
+        if not 0 < port < 65536 or not all(p.isdigit() for p in address.split(".")):
+            raise ValueError(f"bad endpoint {address}:{port}")
+    rules = "".join(f"    ip daddr {address} tcp dport {port} drop\n"
+                    for address, port in sorted(blocked))
+    lab.record({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
+    lab.nft(
+        node,
+        f"table inet {table} {{}}\n"
+        f"delete table inet {table}\n"
+        f"table inet {table} {{\n"
+        f"  chain output {{\n"
+        f"    type filter hook output priority filter; policy accept;\n"
+        f"{rules}"
+        f"  }}\n"
+        f"}}\n",
+    )
