@@ -24,9 +24,9 @@ def test_target_survives_its_corpus_and_mutations(name: str) -> None:
     rng = random.Random(f"short-{name}")
     inputs = seeds + [mutate(rng.choice(seeds), rng) for _ in range(MUTATIONS)]
     for data in inputs:
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # this process's CPU: a loaded machine does not fail it
         check(target, data)
-        took = time.perf_counter() - t0
+        took = time.process_time() - t0
         assert took < SLOW, f"{name}: one input took {took:.2f} s: {data[:80]!r}"
 
 
