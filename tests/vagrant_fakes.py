@@ -91,6 +91,8 @@ class World:
         self.check_answers: dict[str, str] = {}
         self.protocols: list[Any] = []
         self.cert_der = _CERT_DER  # what the VMs' certificate stores hold
+        # Win32_ComputerSystem's "PartOfDomain|Domain" per VM address (a domain lab's members)
+        self.membership: dict[str, str] = {}
 
     # what a VM answers ---------------------------------------------------------------------------
 
@@ -129,6 +131,8 @@ class World:
         if "Restart-Computer" in script:
             self.boot[address] += 1
             return b"", b"", 0
+        if "Win32_ComputerSystem" in script:
+            return self.membership.get(address, "True|lab.test").encode() + b"\r\n", b"", 0
         if "$cert.RawData" in script:
             return base64.b64encode(self.cert_der) + b"\r\n", b"", 0
         if "Set-Date -Date" in script:
@@ -320,3 +324,4 @@ def vagrant_commands(world: World) -> list[str]:
 HOST = "10.213.2.2"
 CLIENT = "10.213.1.2"
 GATEWAY = "10.213.3.2"
+DC = "10.213.4.2"

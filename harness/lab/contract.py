@@ -262,5 +262,21 @@ def domain_controller_unavailable() -> str | None:
     return None
 
 
+def kerberos_client_unavailable() -> str | None:
+    """What this machine lacks for the client side of a domain lab's Kerberos (the probe's
+    mstsc profiles: MIT kinit and kvno, python-gssapi), also when the KDC is not local (a
+    real Active Directory DC on the Vagrant backend), or None."""
+    from ..rdp import kerberos
+    from .kdc import missing_client_tools
+
+    missing = missing_client_tools()
+    if missing:
+        return (f"the probe's Kerberos against the lab's domain controller needs MIT Kerberos "
+                f"client tools ({', '.join(missing)} missing: Debian package krb5-user)")
+    if not kerberos.available():
+        return "the probe's Kerberos needs python-gssapi: pip install 'rdplab[kerberos]'"
+    return None
+
+
 __all__ = ["ClientEndpoint", "DomainController", "GatewayEndpoint", "LabBackend", "LabSnapshot",
-           "StepEffect", "domain_controller_unavailable"]
+           "StepEffect", "domain_controller_unavailable", "kerberos_client_unavailable"]

@@ -27,6 +27,9 @@ from pathlib import Path
 from ..net.state import LabState, default_state_dir, process_start
 
 KDC_TOOLS = ("kdb5_util", "kadmin.local", "krb5kdc", "kinit", "kvno")
+# What the client machine's Kerberos needs (harness/probe/kerberos.py), also when the KDC is a
+# real Active Directory DC (the Vagrant backend): Debian krb5-user.
+CLIENT_TOOLS = ("kinit", "kvno")
 # Seconds: MIT's default and Active Directory's "Maximum tolerance for computer clock
 # synchronization" (5 minutes).
 CLOCKSKEW = 300
@@ -38,6 +41,31 @@ def missing_tools() -> list[str]:
     """The MIT Kerberos programs missing here (Debian krb5-kdc, krb5-admin-server, krb5-user)."""
     search = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
     return [t for t in KDC_TOOLS if shutil.which(t, path=search) is None]
+
+
+def missing_client_tools() -> list[str]:
+    """The MIT Kerberos client programs missing here (Debian krb5-user)."""
+    search = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    return [t for t in CLIENT_TOOLS if shutil.which(t, path=search) is None]
+
+
+def krb5_conf_text(realm: str, kdc: str, names: Sequence[str]) -> str:
+    """A krb5.conf for a client of `realm` whose KDC is at `kdc` ("address:port"), over TCP,
+    with no DNS lookups; `names` (host names, or ".domain" for a whole domain) map to the
+    realm. The clock skew allowed is MIT's and Active Directory's (CLOCKSKEW), and a skew is
+    reported, not silently adopted from the KDC (see docs/kerberos.md)."""
+    return (
+        "[libdefaults]\n"
+        f" default_realm = {realm}\n"
+        " dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n"
+        f" clockskew = {CLOCKSKEW}\n"
+        " kdc_timesync = 0\n"
+        " udp_preference_limit = 1\n"
+        "[realms]\n"
+        f" {realm} = {{\n  kdc = {kdc}\n }}\n"
+        "[domain_realm]\n"
+        + "".join(f" {name} = {realm}\n" for name in names)
+    )
 
 
 def _tool(name: str) -> str:
@@ -135,19 +163,7 @@ class Kdc:
             f" kdc = FILE:{d / 'kdc.log'}\n"
         )
         (d / "kadm5.acl").write_text("")
-        self.krb5_conf.write_text(
-            "[libdefaults]\n"
-            f" default_realm = {self.realm}\n"
-            " dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n"
-            f" clockskew = {CLOCKSKEW}\n"
-            # Report a skew instead of silently adopting the KDC's time (see docs/kerberos.md).
-            " kdc_timesync = 0\n"
-            " udp_preference_limit = 1\n"
-            "[realms]\n"
-            f" {self.realm} = {{\n  kdc = {listen}\n }}\n"
-            "[domain_realm]\n"
-            + "".join(f" {h} = {self.realm}\n" for h in self.hosts)
-        )
+        self.krb5_conf.write_text(krb5_conf_text(self.realm, listen, self.hosts))
 
     # -- lifecycle -----------------------------------------------------------------------------
 

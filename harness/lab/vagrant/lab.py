@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ...probe.kerberos import KerberosClient
 from ...probe.profiles import ClientProfile
 from ...probe.runner import ProbeOptions, ProbeTarget
 from ...pwsh.remediation import (
@@ -50,7 +51,7 @@ from ...windows import faults as model_faults
 from ...windows.node import WindowsNode
 from .. import vagrant_faults
 from ..base import ADDRESSES, RDP_PORT, Lab, NotEmulated
-from ..contract import LabSnapshot
+from ..contract import LabSnapshot, kerberos_client_unavailable
 from ..definition import LabSpec
 from ..winrm_runner import (
     LabError,
@@ -62,6 +63,15 @@ from ..winrm_runner import (
 )
 from .checks import ALWAYS, REMEDIATION_CHECKS, StateCheck
 from .control import HeldConnections, VagrantControl, VmLock
+from .domain import (
+    MEMBERSHIP_SCRIPT,
+    Dial,
+    check_dc_ports,
+    domain_rdp_user_script,
+    domain_users_script,
+    membership_error,
+    write_krb5_conf,
+)
 from .options import (
     VagrantOptions,
     VagrantUnavailable,
@@ -102,13 +112,22 @@ class VagrantLab(Lab):
 
     @classmethod
     def preflight(cls, spec: LabSpec) -> None:
-        """As availability(), and a box for every node's OS; VagrantUnavailable otherwise."""
+        """As availability(), and a box for every node's OS; VagrantUnavailable otherwise.
+
+        A domain lab's DC is a VM running Active Directory: no local MIT KDC is needed (unlike
+        LabBackend.preflight on the embedded backends), only the client side of Kerberos the
+        probe's mstsc profiles use against it (kinit, kvno, python-gssapi)."""
         try:
             options = VagrantOptions.from_env()
             preflight(options.root)
             required_boxes(spec, options)
         except LabError as exc:
             raise VagrantUnavailable(f"the vagrant backend cannot run here: {exc}") from None
+        if spec.has_domain_controller:
+            why = kerberos_client_unavailable()
+            if why is not None:
+                raise VagrantUnavailable(f"the vagrant backend cannot run lab {spec.name} "
+                                         f"here: {why}")
 
     @classmethod
     def max_concurrent_labs(cls, spec: LabSpec) -> int | None:
@@ -122,8 +141,10 @@ class VagrantLab(Lab):
     def __init__(self, spec: LabSpec, workdir: Path, nodes: dict[str, WindowsNode], *,
                  options: VagrantOptions | None = None,
                  session_factory: Callable[..., Any] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 dial: Dial = socket.create_connection) -> None:
         super().__init__(spec, workdir, nodes)
+        self._dial = dial  # TCP from this machine to a VM (the DC's ports after `vagrant up`)
         self.options = options or VagrantOptions.from_env()
         self.targets = vm_targets(spec, self.options)
         self.records: list[dict[str, Any]] = []
@@ -166,7 +187,9 @@ class VagrantLab(Lab):
         env.update(self.options.env)
         env.update({
             "RDPLAB_LAB": str(self.spec.path), "RDPLAB_LAB_USER": user,
-            "RDPLAB_LAB_PASSWORD": password,
+            "RDPLAB_LAB_PASSWORD": password, "RDPLAB_LAB_USERS": json.dumps(self.spec.users),
+            "RDPLAB_DOMAIN_ADMIN_PASSWORD": self.options.domain_admin_password,
+            "RDPLAB_DC_SAFEMODE_PASSWORD": self.options.safe_mode_password,
             "RDPLAB_GATEWAY": "1" if self.spec.has_gateway or self.options.gateway else "0",
             "RDPLAB_WINRM_USER": winrm_user, "RDPLAB_WINRM_PASSWORD": winrm_password,
             "VAGRANT_DOTFILE_PATH": str(self.dotfile),
@@ -261,6 +284,8 @@ class VagrantLab(Lab):
         if fresh:
             self._first_boot()
         self._align_clocks()
+        if fresh:
+            self._domain_checks()
         self._ensure_lab_user()
         if fresh:
             self._baseline_checks()
@@ -596,8 +621,13 @@ class VagrantLab(Lab):
             self._raise_for(run, f"aligning the {role} VM's clock")
 
     def _ensure_lab_user(self) -> None:
-        """The lab's user, with the lab's password, may log on over RDP (host, gateway)."""
+        """The lab's user, with the lab's password, may log on over RDP (host, gateway): a
+        local user, or in a domain lab the domain's users (on the DC VM) with the first one in
+        the members' Remote Desktop Users."""
         user, password = self.spec.user
+        if self.spec.has_domain_controller:
+            self._ensure_domain_users()
+            return
         for role in ("host", "gateway"):
             if role not in self.targets:
                 continue
@@ -606,6 +636,62 @@ class VagrantLab(Lab):
             self._record("lab-user", role=role, user=user, ok=run.ok,
                          stderr=run.stderr.strip() or None)
             self._raise_for(run, f"creating the lab user {user} on the {role} VM")
+
+    def _ensure_domain_users(self) -> None:
+        """Every start (passwords are generated per lab file): the lab's users as domain
+        users on the DC VM, the first one in Remote Desktop Users on the host and gateway."""
+        netbios, (user, _) = self.spec.domain, self.spec.user
+        script = domain_users_script(self.spec.users, self.spec.dns_domain, netbios,
+                                     self.options.domain_admin_password)
+        run = self.runner("dc").run_ps(script, self.options.fault_timeout, what="domain-users")
+        self._record("domain-users", role="dc", users=sorted(self.spec.users), ok=run.ok,
+                     stderr=run.stderr.strip() or None)
+        self._raise_for(run, f"creating the domain users on the DC VM {self.nodes['dc'].name}")
+        for role in ("host", "gateway"):
+            if role not in self.targets:
+                continue
+            run = self.runner(role).run_ps(domain_rdp_user_script(netbios, user),
+                                           self.options.fault_timeout, what="lab-user")
+            self._record("lab-user", role=role, user=f"{netbios}\\{user}", ok=run.ok,
+                         stderr=run.stderr.strip() or None)
+            self._raise_for(run, f"adding {netbios}\\{user} to Remote Desktop Users on the "
+                                 f"{role} VM")
+
+    def _domain_checks(self) -> None:
+        """After `vagrant up` (a domain lab): the DC VM answers Kerberos and LDAP from this
+        machine, and every other VM is a member of the lab's domain; LabError saying what to
+        do otherwise (nothing is snapshotted as the baseline)."""
+        if not self.spec.has_domain_controller:
+            return
+        dc = self.targets["dc"]
+        ports = check_dc_ports(dc.address, self.nodes["dc"].name, self._dial,
+                               self.options.check_timeout)
+        self._record("domain", role="dc", address=dc.address, answered=sorted(ports), ok=True)
+        for role in self.targets:
+            if role == "dc":
+                continue
+            run = self.runner(role).run_ps(MEMBERSHIP_SCRIPT, self.options.check_timeout,
+                                           what="domain-member")
+            self._raise_for(run, f"reading the {role} VM's domain membership")
+            error = membership_error(role, self.nodes[role].name, run.stdout,
+                                     self.spec.dns_domain)
+            self._record("domain", role=role, membership=run.stdout.strip(), ok=error is None)
+            if error is not None:
+                raise LabError(error)
+
+    # -- Kerberos against the DC VM --------------------------------------------------------------
+
+    def kerberos_client(self) -> KerberosClient | None:
+        """The client machine's Kerberos in a domain lab: the real Active Directory KDC on the
+        DC VM (its address, port 88, the lab's realm) through a krb5.conf in the lab's work
+        directory, with the client machine's clock offset (a clock fault: the DC answers
+        KRB_AP_ERR_SKEW beyond 5 minutes). None outside a domain."""
+        if not self.spec.has_domain_controller or "dc" not in self.targets:
+            return None
+        conf = write_krb5_conf(self.spec, self.targets["dc"].address, self.workdir / "dc-krb5")
+        settings = self.client.client_settings()
+        return KerberosClient(self.spec.realm, conf, self.workdir / "client-krb5",
+                              settings.clock_offset, tuple(self.client_exec_prefix()))
 
     def _first_boot(self) -> None:
         """Once, before the snapshot: restart every VM (the DNS suffix and the client's

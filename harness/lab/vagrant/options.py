@@ -17,13 +17,17 @@ from ..winrm_runner import WinRMTarget
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SNAPSHOT = "rdplab-baseline"
-ROLES = ("client", "host", "gateway")
+ROLES = ("client", "host", "gateway", "dc")
 # Public boxes that fit (Vagrant Cloud, VirtualBox/Hyper-V/VMware); any box with WinRM works.
 DEFAULT_BOXES = {
     "windows-11": "gusztavvargadr/windows-11",
     "windows-server-2022": "gusztavvargadr/windows-server-2022-standard",
 }
 DEFAULT_WINRM_CREDENTIALS = ("vagrant", "vagrant")  # the convention of public Windows boxes
+# A domain lab's secrets on its DC VM (lab-only defaults, the Vagrantfile's): the domain
+# administrator (LAB\Administrator) and the Directory Services Restore Mode password.
+DEFAULT_DOMAIN_ADMIN_PASSWORD = "Rdplab-Admin-2026!"
+DEFAULT_SAFE_MODE_PASSWORD = "Rdplab-SafeMode-2026!"
 ON_CLOSE = ("restore", "halt", "keep")
 
 
@@ -64,7 +68,9 @@ class VagrantOptions:
     RDPLAB_WINRM_USER / RDPLAB_WINRM_PASSWORD (default vagrant/vagrant), per node
     RDPLAB_WINRM_USER_<ROLE> / RDPLAB_WINRM_PASSWORD_<ROLE>, RDPLAB_WINRM_PORT (5985),
     RDPLAB_VM_ADDRESS_<ROLE> (default the model address), RDPLAB_GATEWAY=1 (a gateway VM
-    even when the lab has none), RDPLAB_VAGRANT_MIRROR_MODEL=0 (do not apply to the model),
+    even when the lab has none), a domain lab's RDPLAB_DOMAIN_ADMIN_PASSWORD and
+    RDPLAB_DC_SAFEMODE_PASSWORD (defaults above), RDPLAB_VAGRANT_MIRROR_MODEL=0 (do not
+    apply to the model),
     RDPLAB_VAGRANT_<X>_TIMEOUT in seconds for X in UP, SNAPSHOT, HALT, WINRM, FAULT,
     REMEDIATION, REBOOT, CHECK, MSTSC, LOCK.
     """
@@ -78,6 +84,8 @@ class VagrantOptions:
     addresses: dict[str, str] = field(default_factory=lambda: dict(ADDRESSES))
     gateway: bool = False
     mirror_model: bool = True
+    domain_admin_password: str = DEFAULT_DOMAIN_ADMIN_PASSWORD
+    safe_mode_password: str = DEFAULT_SAFE_MODE_PASSWORD
     up_timeout: float = 3600.0
     snapshot_timeout: float = 900.0
     halt_timeout: float = 600.0
@@ -112,6 +120,10 @@ class VagrantOptions:
             winrm_port=int(env.get("RDPLAB_WINRM_PORT", 5985)), credentials=credentials,
             addresses=addresses, gateway=env.get("RDPLAB_GATEWAY", "0") == "1",
             mirror_model=env.get("RDPLAB_VAGRANT_MIRROR_MODEL", "1") != "0", env=env,
+            domain_admin_password=env.get("RDPLAB_DOMAIN_ADMIN_PASSWORD",
+                                          DEFAULT_DOMAIN_ADMIN_PASSWORD),
+            safe_mode_password=env.get("RDPLAB_DC_SAFEMODE_PASSWORD",
+                                       DEFAULT_SAFE_MODE_PASSWORD),
         )
         for name in ("up", "snapshot", "halt", "winrm", "fault", "remediation", "reboot",
                      "check", "mstsc", "lock"):
@@ -172,6 +184,7 @@ def preflight(root: Path) -> Any:
     return vagrant
 
 
-__all__ = ["DEFAULT_BOXES", "DEFAULT_WINRM_CREDENTIALS", "ON_CLOSE", "REPO_ROOT", "ROLES",
+__all__ = ["DEFAULT_BOXES", "DEFAULT_DOMAIN_ADMIN_PASSWORD", "DEFAULT_SAFE_MODE_PASSWORD",
+           "DEFAULT_WINRM_CREDENTIALS", "ON_CLOSE", "REPO_ROOT", "ROLES",
            "SNAPSHOT", "VagrantOptions", "VagrantUnavailable", "box_env_var", "box_for",
            "preflight", "required_boxes", "vm_snapshot_name", "vm_targets"]
