@@ -64,6 +64,7 @@ from ..winrm_runner import (
 from .checks import ALWAYS, REMEDIATION_CHECKS, StateCheck
 from .control import HeldConnections, VagrantControl, VmLock
 from .domain import (
+    KERBEROS_PORT,
     MEMBERSHIP_SCRIPT,
     Dial,
     check_dc_ports,
@@ -145,6 +146,7 @@ class VagrantLab(Lab):
                  dial: Dial = socket.create_connection) -> None:
         super().__init__(spec, workdir, nodes)
         self._dial = dial  # TCP from this machine to a VM (the DC's ports after `vagrant up`)
+        self.kdc_port = KERBEROS_PORT  # the DC VM's Kerberos port as this machine reaches it
         self.options = options or VagrantOptions.from_env()
         self.targets = vm_targets(spec, self.options)
         self.records: list[dict[str, Any]] = []
@@ -688,7 +690,8 @@ class VagrantLab(Lab):
         KRB_AP_ERR_SKEW beyond 5 minutes). None outside a domain."""
         if not self.spec.has_domain_controller or "dc" not in self.targets:
             return None
-        conf = write_krb5_conf(self.spec, self.targets["dc"].address, self.workdir / "dc-krb5")
+        conf = write_krb5_conf(self.spec, self.targets["dc"].address, self.workdir / "dc-krb5",
+                               self.kdc_port)
         settings = self.client.client_settings()
         return KerberosClient(self.spec.realm, conf, self.workdir / "client-krb5",
                               settings.clock_offset, tuple(self.client_exec_prefix()))
