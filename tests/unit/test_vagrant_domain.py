@@ -54,15 +54,16 @@ DOMAIN_LAB = PAIR_LAB.replace("name: vagrant-pair", "name: vagrant-domain").repl
 
 class Dialer:
     """Stands in for socket.create_connection towards the VMs: records (address, port) and
-    refuses the ports in `refused`."""
+    refuses the ports in `refused` (the first `refuse_first` tries of every port)."""
 
-    def __init__(self, refused: tuple[int, ...] = ()) -> None:
+    def __init__(self, refused: tuple[int, ...] = (), refuse_first: int = 0) -> None:
         self.calls: list[tuple[str, int]] = []
         self.refused = refused
+        self.refuse_first = refuse_first
 
     def __call__(self, endpoint: tuple[str, int], timeout: float) -> socket.socket:
         self.calls.append(endpoint)
-        if endpoint[1] in self.refused:
+        if endpoint[1] in self.refused or self.calls.count(endpoint) <= self.refuse_first:
             raise ConnectionRefusedError(111, "Connection refused")
         a, b = socket.socketpair()
         b.close()
@@ -285,12 +286,25 @@ def test_a_member_of_another_domain_is_a_named_error(tmp_path: Path, world: Worl
 def test_a_dc_without_kerberos_is_a_named_error(tmp_path: Path, world: World) -> None:
     """mock: no Windows VM can run here; the fake dialer refuses TCP 88 on the DC."""
     world.machines["dc"] = "not_created"
-    lab = domain_lab(tmp_path, Dialer(refused=(88,)))
+    dialer = Dialer(refused=(88,))
+    lab = domain_lab(tmp_path, dialer, check_timeout=20.0)
     with pytest.raises(LabError, match=r"the DC VM DC01 does not answer on 10.213.4.2:88 "
-                                       r"\(Kerberos: .*vagrant provision dc"):
+                                       r"\(Kerberos: .*4 tries in 20 s.*vagrant provision dc"):
         lab.start()
     lab.close()
+    assert dialer.calls == [(DC, 88)] * 4
     assert "snapshot_save" not in vagrant_commands(world)
+
+
+def test_a_dc_that_has_just_booted_gets_time(tmp_path: Path, world: World) -> None:
+    """mock: no Windows VM can run here; the fake dialer refuses each DC port twice first."""
+    world.machines["dc"] = "not_created"
+    dialer = Dialer(refuse_first=2)
+    lab = domain_lab(tmp_path, dialer, check_timeout=20.0)
+    lab.start()
+    assert dialer.calls == [(DC, 88)] * 3 + [(DC, 389)] * 3
+    assert next(r for r in lab.records if r["step"] == "domain")["tries"] == {88: 3, 389: 3}
+    lab.close()
 
 
 # -- faults on the DC ----------------------------------------------------------------------------

@@ -113,21 +113,31 @@ def membership_error(role: str, vm_name: str, stdout: str, dns_domain: str) -> s
             f"vagrant.log); run `vagrant provision {role}`, or destroy the VMs and start again")
 
 
-def check_dc_ports(address: str, vm_name: str, dial: Dial, timeout: float) -> dict[int, bool]:
+def check_dc_ports(address: str, vm_name: str, dial: Dial, wait: float,
+                   sleep: Callable[[float], None], every: float = 5.0) -> dict[int, int]:
     """The DC VM answers on TCP 88 (Kerberos) and 389 (LDAP) from this machine, where the
-    probe's Kerberos runs; LabError naming the port and what to do otherwise."""
-    answered: dict[int, bool] = {}
+    probe's Kerberos runs; a DC that has just booted gets `wait` seconds (a try every `every`
+    seconds, each bounded by `every`). Returns the tries per port; LabError naming the port
+    and what to do otherwise."""
+    tries: dict[int, int] = {}
+    attempts = max(1, int(wait // every))
     for port, service in DC_PORTS.items():
-        try:
-            dial((address, port), timeout=timeout).close()
-        except OSError as exc:
-            raise LabError(
-                f"the DC VM {vm_name} does not answer on {address}:{port} ({service}: {exc}): "
-                "Active Directory is not running there. The Vagrantfile's ad-forest / ad-users "
-                "provisioners did not finish (see vagrant.log); run `vagrant provision dc`, "
-                "or destroy the VMs and start again") from None
-        answered[port] = True
-    return answered
+        for attempt in range(1, attempts + 1):
+            try:
+                dial((address, port), timeout=every).close()
+            except OSError as exc:
+                if attempt < attempts:
+                    sleep(every)
+                    continue
+                raise LabError(
+                    f"the DC VM {vm_name} does not answer on {address}:{port} ({service}: {exc}; "
+                    f"{attempts} tries in {wait:g} s): Active Directory is not running there. The "
+                    "Vagrantfile's ad-forest / ad-users provisioners did not finish (see "
+                    "vagrant.log); run `vagrant provision dc`, or destroy the VMs and start "
+                    "again") from None
+            tries[port] = attempt
+            break
+    return tries
 
 
 __all__ = ["AD_READY_SECONDS", "DC_PORTS", "KERBEROS_PORT", "LDAP_PORT", "MEMBERSHIP_SCRIPT",

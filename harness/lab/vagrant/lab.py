@@ -666,9 +666,9 @@ class VagrantLab(Lab):
         if not self.spec.has_domain_controller:
             return
         dc = self.targets["dc"]
-        ports = check_dc_ports(dc.address, self.nodes["dc"].name, self._dial,
-                               self.options.check_timeout)
-        self._record("domain", role="dc", address=dc.address, answered=sorted(ports), ok=True)
+        tries = check_dc_ports(dc.address, self.nodes["dc"].name, self._dial,
+                               self.options.check_timeout, self._sleep)
+        self._record("domain", role="dc", address=dc.address, tries=tries, ok=True)
         for role in self.targets:
             if role == "dc":
                 continue
