@@ -102,6 +102,12 @@ def test_the_vagrantfile_defines_the_dc_first_and_provisions_the_forest() -> Non
     assert "-InstallDns -NoRebootOnCompletion -Force" in forest
     # idempotent: a DC already (DomainRole 4 backup / 5 primary) exits before anything
     assert forest.index("$system.DomainRole -ge 4") < forest.index("Install-ADDSForest")
+    # secrets reach PowerShell base64-encoded (Vagrant's double-quoted args expand `$`)
+    assert "$SafeModePassword = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String(" \
+           "$SafeModeBase64))" in forest
+    assert re.search(r"b64\(SAFE_MODE_PASSWORD\),\s+b64\(DOMAIN_ADMIN_PASSWORD\)", VAGRANTFILE)
+    assert re.search(r'\[DNS_DOMAIN, NETBIOS_DOMAIN,\s+ADDRESSES.fetch\("dc"\),\s+'
+                     r'b64\(DOMAIN_ADMIN_PASSWORD\)', VAGRANTFILE)  # the join
     # the same secrets' defaults as the Python side
     assert (f'ENV.fetch("RDPLAB_DC_SAFEMODE_PASSWORD", "{DEFAULT_SAFE_MODE_PASSWORD}")'
             in VAGRANTFILE)
