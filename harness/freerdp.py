@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .lifetime import child_dies_with_us
 
 # xfreerdp 2.x exit codes (client/X11/xf_client.h) that the lab meets.
 EXIT_NAMES = {
@@ -109,15 +114,22 @@ def run_xfreerdp(
             certs.mkdir(parents=True)
             env["SSL_CERT_FILE"] = str(cafile)
         t0 = time.monotonic()
-        proc = subprocess.run(
-            argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            timeout=timeout + 10,
-            check=False,
-        )
+        # Its own process group (`timeout` and the xfreerdp it runs), killed as a whole when
+        # this process stops waiting for any reason; `timeout` itself ends with the process
+        # that started it (a killed matrix worker), and passes that on to xfreerdp.
+        proc = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=child_dies_with_us
+            if threading.current_thread() is threading.main_thread() else None)
+        try:
+            output, _ = proc.communicate(timeout=timeout + 10)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.communicate(timeout=5)
+            raise
         seconds = time.monotonic() - t0
     masked = [a if not a.startswith("/p:") else "/p:***" for a in argv]
-    return XfreerdpRun(masked, proc.returncode, seconds, proc.stdout.decode("utf-8", "replace"))
+    return XfreerdpRun(masked, proc.returncode, seconds, output.decode("utf-8", "replace"))

@@ -7,8 +7,11 @@ into several units when there are fewer faults than workers would need to stay b
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import multiprocessing
 import os
+import signal
 import statistics
 import time
 from collections.abc import Callable
@@ -19,6 +22,7 @@ from typing import Any
 from ..lab import registry
 from ..lab.definition import load_lab
 from ..lifetime import die_with_parent
+from ..net.signals import Terminated
 from ..pki import KeyPool
 from ..scenario.catalog import Catalog
 from . import durations
@@ -85,14 +89,44 @@ class MatrixResult:
                 "max_cell_seconds": round(max(per_cell), 4), "jobs": self.jobs}
 
 
+STOP_GRACE = 15.0  # seconds stopped workers get to destroy their labs before SIGKILL
+
+
 def _init_worker() -> None:
     die_with_parent()  # a kill -9 of `rdplab matrix` ends its workers (and their labs)
+    # Ctrl-C in a terminal reaches every process of the group: a worker interrupted inside the
+    # pool's queue can leave its lock held and hang the others, so the parent alone decides
+    # (and stops the workers with SIGTERM, _stop_workers).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     KeyPool._active = KeyPool(6)
 
 
 def _fault_task(opts: CellOptions, fault: str, remediations: tuple[str, ...]
                 ) -> list[CellResult]:
-    return run_fault(opts, fault, remediations)
+    try:
+        return run_fault(opts, fault, remediations)
+    except Terminated as exc:  # the run is being stopped: the lab is destroyed already; go
+        os._exit(exc.signum + 128)
+
+
+def _stop_workers(workers: list[multiprocessing.Process]) -> list[str]:
+    """Stop the pool's workers (SIGTERM: each destroys its lab on the way out; SIGKILL after
+    STOP_GRACE), then remove whatever labs the killed ones left (their state files)."""
+    for worker in workers:
+        with contextlib.suppress(OSError, ValueError):
+            if worker.is_alive() and worker.pid is not None:
+                os.kill(worker.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    pids = {w.pid for w in workers if w.pid is not None}
+    for worker in workers:
+        if worker.is_alive():
+            worker.kill()
+            worker.join(5)
+    from ..net.cleanup import down_all
+
+    return down_all(include_live=False, owners=pids)
 
 
 def work_units(catalog: Catalog, pairs: list[tuple[str, str]], jobs: int,
@@ -179,9 +213,12 @@ def run_matrix(opts: CellOptions, catalog: Catalog, *, jobs: int = 1,
                     for future in ready:
                         finished(future.result())
             except BaseException:
-                # Ctrl-C (or a failure): drop the queued cells and wait only for the running
-                # ones, which destroy their labs as they end (interrupted too, from a terminal).
-                pool.shutdown(wait=True, cancel_futures=True)
+                # Ctrl-C (or a failure): drop the queued cells, stop the running ones (each
+                # destroys its lab), bounded; never wait on a pool whose workers were stopped.
+                for future in pending:
+                    future.cancel()
+                _stop_workers(multiprocessing.active_children())
+                pool.shutdown(wait=False, cancel_futures=True)
                 raise
     order = {pair: i for i, pair in enumerate(pairs)}
     result.cells = sorted(done, key=lambda c: order[(c.fault, c.remediation)])

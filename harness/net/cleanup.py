@@ -139,10 +139,12 @@ def live_labs(state_dir: str | Path | None = None) -> list[str]:
     return out
 
 
-def down_all(state_dir: str | Path | None = None, *, include_live: bool = True) -> list[str]:
+def down_all(state_dir: str | Path | None = None, *, include_live: bool = True,
+             owners: set[int] | None = None) -> list[str]:
     """Remove everything every lab in state_dir (default $RDPLAB_STATE_DIR or /run/rdplab) left:
     processes, namespaces, veths, nft tables, qdiscs, /etc/netns entries, temp dirs, state files.
-    With include_live False, labs whose creating process still runs are left alone.
+    With include_live False, labs whose creating process still runs are left alone; with
+    `owners`, only labs created by one of those pids are touched.
     Returns a description of each removed thing."""
     removed: list[str] = []
     for path in state_files(Path(state_dir) if state_dir is not None else None):
@@ -150,6 +152,8 @@ def down_all(state_dir: str | Path | None = None, *, include_live: bool = True) 
             state = LabState.load(path)
         except (ValueError, OSError) as exc:
             log.warning("unreadable state file %s left in place: %s", path, exc)
+            continue
+        if owners is not None and (state.data.get("owner") or {}).get("pid") not in owners:
             continue
         if not include_live and state.owner_alive():
             continue

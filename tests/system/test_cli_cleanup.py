@@ -98,3 +98,56 @@ def test_ctrl_c_during_a_netns_matrix_leaves_nothing(tmp_path: Path) -> None:
     time.sleep(0.5)
     assert _our_namespaces(state) == []
     assert [json.loads(f.read_text()) for f in state.glob("*.json")] == []
+
+
+def _processes_under(folder: Path) -> list[str]:
+    """Live processes whose HOME or TMPDIR lies in `folder` (xfreerdp runs get a HOME there)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            env = (proc / "environ").read_bytes().split(b"\0")
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+            continue
+        if any(e.startswith((b"HOME=" + bytes(folder), b"TMPDIR=" + bytes(folder)))
+               for e in env):
+            found.append(f"{proc.name} {(proc / 'comm').read_text().strip()}")
+    return found
+
+
+@pytest.mark.freerdp
+def test_ctrl_c_with_many_workers_and_real_xfreerdp_ends_at_once(tmp_path: Path) -> None:
+    """Ctrl-C reaches every worker of the group: they must not hang on the pool's queue (a
+    worker interrupted there held its lock), and no xfreerdp may outlive the run."""
+    if not os.path.exists("/usr/bin/xfreerdp"):
+        pytest.skip("xfreerdp is not installed (freerdp2-x11)")
+    state, tmp = tmp_path / "state", tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "matrix", "--backend", "netns", "--jobs", "12",
+         "--with-xfreerdp", "--json", str(tmp_path / "m.json")],
+        cwd=REPO, env={**_env(state), "TMPDIR": str(tmp)}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(_processes_under(tmp)) < 16:
+            time.sleep(0.2)  # the workers are in their cells, real xfreerdp runs among them
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=40)  # workers get SIGTERM, then SIGKILL after 15 s
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            subprocess.run([sys.executable, "-m", "harness.cli", "down", "--all"],
+                           env=_env(state), capture_output=True, timeout=60)
+    assert proc.returncode == 130
+    deadline = time.monotonic() + 5  # `timeout -k 2` may still be reaping its xfreerdp
+    while time.monotonic() < deadline and _processes_under(tmp):
+        time.sleep(0.2)
+    assert _processes_under(tmp) == []
+    assert _our_namespaces(state) == []
+    assert [json.loads(f.read_text()) for f in state.glob("*.json")] == []
