@@ -94,6 +94,7 @@ class CellStop(Exception):
     def __init__(self, outcome: str, reason: str) -> None:
         super().__init__(reason)
         self.outcome, self.reason = outcome, reason
+        self.xfreerdp: list[dict[str, Any]] = []  # real xfreerdp runs made before the stop
 
 
 def _catalog(directory: str | None) -> Catalog:
@@ -231,6 +232,8 @@ def run_cell(opts: CellOptions, fault_id: str, remediation_id: str) -> CellResul
         _remediate_and_verify(handle.lab, ctx, remediation, seen, journal, result)
     except Exception as exc:  # a lab problem, recorded with its traceback in the journal
         result.outcome, result.reason = _stop(exc)
+        if isinstance(exc, CellStop) and exc.xfreerdp:
+            result.xfreerdp = [{**x, "remediation": remediation_id} for x in exc.xfreerdp]
     finally:
         for handle in opened:
             _destroy(handle, journal)
@@ -263,9 +266,11 @@ def run_fault(opts: CellOptions, fault_id: str, remediation_ids: list[str] | tup
             while opened:
                 _destroy(opened.pop(), shared)
             per_cell = (time.perf_counter() - t0) / max(1, len(remediation_ids))
+            runs = exc.xfreerdp if isinstance(exc, CellStop) else []
             for remediation_id in remediation_ids:
                 journal = _copy_journal(shared, ctx, remediation_id)
                 result = CellResult(fault_id, remediation_id, outcome, reason, probe.backend, 0.0)
+                result.xfreerdp = [{**x, "remediation": remediation_id} for x in runs]
                 results.append(_finish(ctx, journal, result, time.perf_counter(), per_cell))
             return results
         per_cell = (time.perf_counter() - t0) / max(1, len(remediation_ids))
@@ -369,10 +374,14 @@ def _reproduce(lab: LabBackend, ctx: _Context, journal: CellJournal) -> Reproduc
             seen.xfreerdp.append(compare_with_xfreerdp(lab, "reproduce", ctx.fault.id, ""))
         if first.symptom is None:
             if _expects_none(ctx.fault, user_profile.name):
-                raise CellStop("not-broken", f"the fault leaves {user_profile.name} a usable "
-                               "session, as its file expects: nothing to fix")
-            st.status = "failed"
-            raise CellStop("lab-error", f"the fault did not reproduce with {user_profile.name}")
+                stop = CellStop("not-broken", f"the fault leaves {user_profile.name} a usable "
+                                "session, as its file expects: nothing to fix")
+            else:
+                st.status = "failed"
+                stop = CellStop("lab-error",
+                                f"the fault did not reproduce with {user_profile.name}")
+            stop.xfreerdp = seen.xfreerdp  # real xfreerdp's run counts with the cells it ends
+            raise stop
     return seen
 
 

@@ -58,3 +58,27 @@ def test_the_client_stack_stops_xfreerdp_as_it_stops_the_probe(
     lab.sync()
     run = _agree(lab, action)
     assert (run["xfreerdp_exit"], run["probe_symptom"]) == (141, symptom)
+
+
+def test_a_fault_that_breaks_nothing_keeps_its_xfreerdp_run_and_a_random_path_is_not_compared(
+        ) -> None:
+    """1 % loss leaves a usable session (not-broken: the cells end in the shared stages); the
+    reproduce stage's real xfreerdp run is still in every cell, recorded and not compared."""
+    from pathlib import Path
+
+    from harness.matrix.cell import CellOptions
+    from harness.matrix.runner import run_matrix
+    from harness.scenario.catalog import load_catalog
+
+    catalog = load_catalog().select(["vpn-packet-loss@1pct"], ["reconnect-vpn", "resync-clock"])
+    opts = CellOptions(lab=str(Path(__file__).resolve().parents[2] / "labs" / "default.yaml"),
+                       backend="netns", with_xfreerdp=True)
+    with KeyPool(2):
+        result = run_matrix(opts, catalog, jobs=1)
+    assert {c.outcome for c in result.cells} == {"not-broken"}
+    for cell in result.cells:
+        assert [x["step"] for x in cell.xfreerdp] == ["reproduce"]
+        run = cell.xfreerdp[0]
+        assert run["remediation"] == cell.remediation
+        assert run["agree"] is None and "loss_pct 1" in run["not_compared"], run
+    assert result.disagreements() == []
