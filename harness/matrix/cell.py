@@ -23,6 +23,7 @@ sidecar's security_impact disagrees with the computed verdict.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,12 +105,27 @@ def _catalog(directory: str | None) -> Catalog:
     return _catalogs[key]
 
 
+def contention(loadavg: str | None = None, cores: int | None = None) -> float:
+    """How many runnable tasks share each core now (at least 1): the 1-minute load average or
+    the instantaneous run queue less the caller, whichever is higher (`/proc/loadavg`, or the
+    text given); 1 where unknown."""
+    cores = cores or os.cpu_count() or 1
+    try:
+        fields = (loadavg if loadavg is not None else Path("/proc/loadavg").read_text()).split()
+        load = max(float(fields[0]), float(fields[3].split("/")[0]) - 1)
+    except (OSError, ValueError, IndexError):
+        return 1.0
+    return max(1.0, load / cores)
+
+
 def _probe(lab: LabBackend, profile: ClientProfile, opts: CellOptions) -> ProbeResult:
     folder = str(Path(opts.journal_dir) / "pcaps") if opts.pcap and opts.journal_dir else None
+    # A busy machine delays every answer by its run queue: the floor of the adaptive waits
+    # grows with it (up to the stage limits), so a loaded CI runner waits as long as it must.
+    floor = None if opts.adaptive_floor is None else opts.adaptive_floor * contention()
     with probe_capture(folder, profile.name) as capture:
         result = lab.probe(bounded(profile, opts.stage_timeout), usable_window=opts.usable_window,
-                           adaptive_floor=opts.adaptive_floor,
-                           overall_timeout=max(10.0, opts.stage_timeout * 6))
+                           adaptive_floor=floor, overall_timeout=max(10.0, opts.stage_timeout * 6))
     if capture:
         result.capture = capture
     return result

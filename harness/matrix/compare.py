@@ -20,7 +20,7 @@ _VOLATILE_KEYS = frozenset({
     "started", "finished", "seconds", "time", "taken_at", "restores", "restore_seconds",
     "workdir", "traceback", "seq", "lifecycle", "snapshot", "journal", "sha256", "thumbprint",
     "serial", "key_name", "not_before", "not_after", "tunnel_id", "channel_id", "server_time",
-    "skew_seconds", "address", "peer", "update_bytes", "kept", "duration",
+    "skew_seconds", "address", "peer", "update_bytes", "kept", "duration", "wait_seconds",
 })
 _PATTERNS = (
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?"), "<time>"),

@@ -374,14 +374,19 @@ def _on_timeout(run: _Run, conn: ClientConnection, stage: str) -> None:
                  f"{got} bytes of complete updates within the window, "
                  f"{conn.pending_bytes} bytes of an incomplete PDU pending",
                  {"update_bytes": got, "pending_bytes": conn.pending_bytes,
-                  "window_seconds": round(run.stage_limit("usable"), 3)})
+                  "wait_seconds": round(run.stage_limit("usable"), 3)})
         return
     if run.overall_expired():
         run.fail(stage, "timeout", run.overall_reason(stage),
                  {"pending_bytes": conn.pending_bytes, "limit": "overall"})
         return
-    run.fail(stage, "timeout", f"no answer within {run.stage_limit(stage):.3g} s",
-             {"pending_bytes": conn.pending_bytes, "limit": "stage"})
+    limit = run.stage_limit(stage)
+    if limit < run.options.profile.timeout(stage):  # adapted: its length varies run to run
+        reason = "no answer within the wait adapted to the connection's round trips"
+    else:
+        reason = f"no answer within {limit:g} s"
+    run.fail(stage, "timeout", reason, {"pending_bytes": conn.pending_bytes, "limit": "stage",
+                                        "wait_seconds": round(limit, 3)})
 
 
 def _drain(run: _Run, conn: ClientConnection, reason: str | None = None) -> bool:

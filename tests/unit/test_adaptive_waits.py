@@ -42,3 +42,14 @@ def test_the_cli_probe_keeps_fixed_limits() -> None:
     run.slowest_turn = 0.001
     assert run.stage_limit("usable") == 1.5
     assert run.stage_limit("credssp") == run.options.profile.timeout("credssp")
+
+
+def test_the_floor_grows_with_the_run_queue() -> None:
+    from harness.matrix.cell import contention
+
+    assert contention("0.20 0.30 0.40 1/200 99", cores=2) == 1.0  # quiet: the floor as set
+    assert contention("9.00 5.00 2.00 2/300 99", cores=2) == 4.5  # busy for a minute
+    assert contention("0.50 0.40 0.30 13/300 99", cores=2) == 6.0  # busy now: 12 others
+    assert contention("garbage", cores=2) == 1.0
+    assert contention() >= 1.0  # this machine, now
+
