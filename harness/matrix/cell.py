@@ -120,9 +120,11 @@ def contention(loadavg: str | None = None, cores: int | None = None) -> float:
 
 def _probe(lab: LabBackend, profile: ClientProfile, opts: CellOptions) -> ProbeResult:
     folder = str(Path(opts.journal_dir) / "pcaps") if opts.pcap and opts.journal_dir else None
-    # A busy machine delays every answer by its run queue: the floor of the adaptive waits
-    # grows with it (up to the stage limits), so a loaded CI runner waits as long as it must.
-    floor = None if opts.adaptive_floor is None else opts.adaptive_floor * contention()
+    # An oversubscribed machine delays every answer by its run queue: past two runnable tasks
+    # per core (which add milliseconds) the floor of the adaptive waits grows with it, up to
+    # the stage limits, so a loaded CI runner waits as long as it must.
+    floor = (None if opts.adaptive_floor is None
+             else opts.adaptive_floor * max(1.0, contention() / 2))
     with probe_capture(folder, profile.name) as capture:
         result = lab.probe(bounded(profile, opts.stage_timeout), usable_window=opts.usable_window,
                            adaptive_floor=floor, overall_timeout=max(10.0, opts.stage_timeout * 6))
