@@ -99,6 +99,19 @@ class _ClientConn:
         self.sock.close()
 
 
+def _peer_closed(sock: socket.socket) -> bool:
+    """The peer closed its side (EOF waiting, nothing else): without consuming anything."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except (OSError, ValueError):
+        return True
+
+
 @dataclass
 class _Parked:
     """An authenticated RDG_OUT_DATA connection waiting for its RDG_IN_DATA."""
@@ -294,15 +307,20 @@ class GatewayServer:
         with self._lock:
             self._parked[conn_id] = parked
         deadline = time.monotonic() + self._timeout
+        closed = False
         while time.monotonic() < deadline and not self._stop.is_set():
-            if parked.taken.wait(0.1):
+            if parked.taken.wait(0.02):
                 return True
+            if _peer_closed(conn.sock):  # the client gave up before its IN channel came
+                closed = True
+                break
         with self._lock:
             if self._parked.get(conn_id) is parked:
                 del self._parked[conn_id]
         if parked.taken.is_set():  # taken between the wait and the lock
             return True
-        self._note("RDG_OUT_DATA without a matching RDG_IN_DATA", peer=peer[0])
+        self._note("RDG_OUT_DATA closed before its RDG_IN_DATA came" if closed
+                   else "RDG_OUT_DATA without a matching RDG_IN_DATA", peer=peer[0])
         return False
 
     def _open_in(self, conn: _ClientConn, opened: tsgu.ChannelAccepted, policy: GatewayPolicy,

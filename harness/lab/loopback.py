@@ -26,6 +26,13 @@ class LoopbackLab(Lab):
     backend = "loopback"
     trainable = True
 
+    @classmethod
+    def default_jobs(cls, cores: int) -> int:
+        """Three workers per core (at most 8): a cell is CPU work, or a wait (a stalled
+        session's window) that another worker's cell fills (bench_matrix.py: 2 workers 14 s,
+        4 9 s, 6 8 s for the default matrix on 2 cores)."""
+        return max(1, min(8, cores * 3))
+
     def __init__(self, spec: LabSpec, workdir: Path, nodes: dict[str, WindowsNode]) -> None:
         super().__init__(spec, workdir, nodes)
         self._host: EmulatedHost | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import math
 import multiprocessing
 import os
 import signal
@@ -149,6 +150,8 @@ def work_units(catalog: Catalog, pairs: list[tuple[str, str]], jobs: int,
         return float("inf") if catalog.faults[fault].waits else 0.0
 
     slow_first = sorted(by_fault, key=lambda f: (not catalog.faults[f].waits, -per_cell(f)))
+    known = [costs[f] * len(by_fault[f]) for f in by_fault if f in costs]
+    share = sum(known) / jobs if len(known) == len(by_fault) and sum(known) > 0 else None
     if lifecycle == "fresh":
         units = [(f, (r,)) for f in slow_first for r in by_fault[f]]
     else:
@@ -156,9 +159,12 @@ def work_units(catalog: Catalog, pairs: list[tuple[str, str]], jobs: int,
         units = []
         for fault in slow_first:
             remediations = tuple(by_fault[fault])
-            # a waiting fault over half the workers: each part repeats the fault's shared
-            # stages (which wait too), so more parts cost more than they save
-            parts = max(wanted, -(-jobs // 2) if catalog.faults[fault].waits else 1)
+            if share is not None:  # every fault's cost known: no unit longer than a worker's share
+                parts = max(1, math.ceil(costs[fault] * len(remediations) / share))
+            else:
+                # a waiting fault over half the workers (at least two): each part repeats the
+                # fault's shared stages (which wait too), so more parts cost more than they save
+                parts = max(wanted, max(2, -(-jobs // 2)) if catalog.faults[fault].waits else 1)
             parts = min(parts, len(remediations))
             size = -(-len(remediations) // parts)
             units += [(fault, remediations[i:i + size])
