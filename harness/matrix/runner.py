@@ -201,7 +201,8 @@ def run_matrix(opts: CellOptions, catalog: Catalog, *, jobs: int = 1,
             if progress is not None:
                 progress(cell, len(done), len(pairs))
 
-    costs = durations.per_cell_seconds(spec.name, opts.backend, opts.lifecycle)
+    run_kind = opts.lifecycle + ("+xfreerdp" if opts.with_xfreerdp else "")  # costs differ
+    costs = durations.per_cell_seconds(spec.name, opts.backend, run_kind)
     units = work_units(catalog, pairs, jobs, opts.lifecycle, costs)
     if jobs <= 1 or len(units) <= 1:
         with KeyPool(6):
@@ -229,7 +230,7 @@ def run_matrix(opts: CellOptions, catalog: Catalog, *, jobs: int = 1,
     order = {pair: i for i, pair in enumerate(pairs)}
     result.cells = sorted(done, key=lambda c: order[(c.fault, c.remediation)])
     result.seconds = time.perf_counter() - t0
-    durations.record(spec.name, opts.backend, opts.lifecycle, result.cells)
+    durations.record(spec.name, opts.backend, run_kind, result.cells)
     return result
 
 
