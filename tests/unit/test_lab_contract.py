@@ -86,7 +86,7 @@ def test_preflight_and_concurrency_come_from_the_class(model_only: str) -> None:
     cls.preflight(spec)  # available: nothing raised
     assert cls.max_concurrent_labs(spec) == 3
     assert cls.default_jobs(2) == 2
-    assert registry.backend_class("netns").default_jobs(2) == 12
+    assert registry.backend_class("netns").default_jobs(2) == 16
     assert registry.backend_class("loopback").default_jobs(2) == 6
     vagrant = registry.backend_class("vagrant")
     assert vagrant.max_concurrent_labs(spec) == 1 and vagrant.default_jobs(8) == 1
