@@ -5,12 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.pki import KeyPair, expired_window, issue_server_cert, make_ca
+
+# A test run started in the background by a non-interactive shell (`cmd &`, as some CI runners
+# do) inherits SIGINT ignored, and so would every program the tests start: the tests that press
+# Ctrl-C on a child would then see it ignored. The tests' processes take the default back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

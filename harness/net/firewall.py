@@ -46,19 +46,23 @@ def apply_firewall_ports(
             raise ValueError(f"action must be drop or reject, not {action!r}")
         if not 0 < port < 65536:
             raise ValueError(f"bad port {port}")
-    table = firewall_table(lab)
-    rules = "".join(
-        f"    tcp dport {port} {_VERDICT[action]}\n" for port, action in sorted(verdicts.items())
-    )
+    rules = [f"tcp dport {port} {_VERDICT[action]}" for port, action in sorted(verdicts.items())]
+    _replace_table(lab, node, firewall_table(lab), "input", rules)
+
+
+def _replace_table(lab: NetLab, node: str, table: str, hook: str, rules: list[str]) -> None:
+    """(Re)create one inet table on node with one filter chain on `hook` holding `rules`, in
+    one nft transaction, recorded in the lab's state file first."""
     lab.record({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
+    body = "".join(f"    {rule}\n" for rule in rules)
     lab.nft(
         node,
         f"table inet {table} {{}}\n"
         f"delete table inet {table}\n"
         f"table inet {table} {{\n"
-        f"  chain input {{\n"
-        f"    type filter hook input priority filter; policy accept;\n"
-        f"{rules}"
+        f"  chain {hook} {{\n"
+        f"    type filter hook {hook} priority filter; policy accept;\n"
+        f"{body}"
         f"  }}\n"
         f"}}\n",
     )
@@ -83,17 +87,5 @@ def apply_outbound_blocks(lab: NetLab, blocked: set[tuple[str, int]], *,
     for address, port in blocked:
         if not 0 < port < 65536 or not all(p.isdigit() for p in address.split(".")):
             raise ValueError(f"bad endpoint {address}:{port}")
-    rules = "".join(f"    ip daddr {address} tcp dport {port} drop\n"
-                    for address, port in sorted(blocked))
-    lab.record({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
-    lab.nft(
-        node,
-        f"table inet {table} {{}}\n"
-        f"delete table inet {table}\n"
-        f"table inet {table} {{\n"
-        f"  chain output {{\n"
-        f"    type filter hook output priority filter; policy accept;\n"
-        f"{rules}"
-        f"  }}\n"
-        f"}}\n",
-    )
+    rules = [f"ip daddr {address} tcp dport {port} drop" for address, port in sorted(blocked)]
+    _replace_table(lab, node, table, "output", rules)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,16 @@ def _need_netns() -> None:
 
 def _env(state: Path) -> dict[str, str]:
     return {**os.environ, STATE_ENV: str(state), "PYTHONPATH": str(REPO)}
+
+
+def _leave_nothing(proc: subprocess.Popen[Any], state: Path) -> None:
+    """When the test failed with the run still going: end it and remove what it left (what
+    `rdplab down --all` would do)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        subprocess.run([sys.executable, "-m", "harness.cli", "down", "--all"],
+                       env=_env(state), capture_output=True, timeout=60)
 
 
 def _our_namespaces(state: Path) -> list[str]:
@@ -87,12 +98,7 @@ def test_ctrl_c_during_a_netns_matrix_leaves_nothing(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         proc.wait(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-            # The test failed: still leave nothing behind (what `rdplab down --all` would do).
-            subprocess.run([sys.executable, "-m", "harness.cli", "down", "--all"],
-                           env=_env(state), capture_output=True, timeout=60)
+        _leave_nothing(proc, state)
     assert proc.returncode != 0
     assert not out.exists()
     time.sleep(0.5)
@@ -139,11 +145,7 @@ def test_ctrl_c_with_many_workers_and_real_xfreerdp_ends_at_once(tmp_path: Path)
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=40)  # workers get SIGTERM, then SIGKILL after 15 s
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-            subprocess.run([sys.executable, "-m", "harness.cli", "down", "--all"],
-                           env=_env(state), capture_output=True, timeout=60)
+        _leave_nothing(proc, state)
     assert proc.returncode == 130
     deadline = time.monotonic() + 5  # `timeout -k 2` may still be reaping its xfreerdp
     while time.monotonic() < deadline and _processes_under(tmp):
