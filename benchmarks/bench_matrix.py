@@ -1,5 +1,6 @@
 """Full default matrix, timed in both lifecycles, against the cost of one connection:
-`python benchmarks/bench_matrix.py [--runs N] [--backend B ...] [--lifecycle L ...]`.
+`python benchmarks/bench_matrix.py [--runs N] [--backend B ...] [--lifecycle L ...]
+[--faults IDS|issue-8] [--remediations IDS]`.
 
 For each backend it measures one probe connection (median of --connections clean probes on a
 started lab, the lab's deciding profile, the cell's stage caps), then runs the whole matrix and
@@ -28,6 +29,24 @@ from harness.pki import KeyPool
 from harness.probe.profiles import load_profile
 from harness.scenario.catalog import load_catalog
 
+# The default lab's matrix when issue 8 set "the netns matrix under 20 s" (commit 11020ac: 17
+# faults x 21 remediations = 357 cells; clock-skew and mtu-blackhole then had one setting each).
+ISSUE_8_FAULTS = (
+    "clock-skew@3h", "corrupt-machinekeys", "credssp-oracle-client-enforces",
+    "credssp-oracle-server-enforces", "expired-cert", "firewall-block-drop",
+    "firewall-block-reject", "gateway-cert-expired", "gateway-cert-name-mismatch",
+    "gateway-resource-denied", "gateway-to-host-blocked", "gateway-websocket-blocked",
+    "mtu-blackhole@1300", "nla-unsupported-client", "server-denied", "stale-dns",
+    "tls-version-mismatch")
+ISSUE_8_REMEDIATIONS = (
+    "allow-host-in-resource-policy", "client-allow-vulnerable-credssp",
+    "connect-by-certificate-name", "connect-by-ip", "disable-nla", "enable-rdp-firewall-rules",
+    "enable-tls12-on-host", "enable-websocket-firewall-rule", "host-allow-vulnerable-credssp",
+    "lower-client-mtu", "open-gateway-to-host", "raise-connection-limit", "reboot-both",
+    "rename-machinekeys-reboot", "renew-gateway-certificate", "renew-rdp-certificate",
+    "reset-machinekeys-acl", "restart-rdp-service", "resync-clock", "update-client",
+    "update-host")
+
 
 def one_connection(lab_name: str, backend: str, count: int) -> float:
     """Median seconds of one clean probe connection on a started lab of this backend."""
@@ -55,12 +74,20 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None, help="default: per backend")
     parser.add_argument("--connections", type=int, default=30)
     parser.add_argument("--lab", default="default")
+    parser.add_argument("--faults", help="comma-separated fault ids (default: every fault of "
+                        "the lab); --faults issue-8 is the matrix issue 8 set its target on")
+    parser.add_argument("--remediations", help="comma-separated remediation ids (default: all)")
     args = parser.parse_args()
+    if args.faults == "issue-8":
+        args.faults, args.remediations = ",".join(ISSUE_8_FAULTS), ",".join(ISSUE_8_REMEDIATIONS)
     backends = args.backend or ["loopback"] + (
         ["netns"] if registry.backend_class("netns").availability() is None else [])
     lifecycles = args.lifecycle or ["snapshot", "fresh"]
     spec = load_lab(args.lab)
     catalog, _ = load_catalog().for_lab(spec.name)
+    if args.faults or args.remediations:
+        catalog = catalog.select(args.faults.split(",") if args.faults else None,
+                                 args.remediations.split(",") if args.remediations else None)
     cells = len(catalog.faults) * len(catalog.remediations)
     cores = os.cpu_count() or 1
     print(f"lab {spec.name}: {len(catalog.faults)} faults x {len(catalog.remediations)} "
