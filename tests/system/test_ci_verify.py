@@ -9,7 +9,11 @@ from tests.system.test_ci_gate import REPO, rdplab
 
 
 def verify(script: Path, *extra: str) -> tuple[int, str]:
-    run = rdplab("verify", script, "--lab", "direct", "--backend", "loopback", *extra)
+    # the journals beside the script (in the test's folder): without --journals, verify keeps
+    # them in a new temporary folder it names for the user, which a test would leave behind
+    journals = [] if "--journals" in extra else ["--journals", str(script.parent / "journals")]
+    run = rdplab("verify", script, "--lab", "direct", "--backend", "loopback", *journals,
+                 *extra)
     return run.returncode, run.stdout + run.stderr
 
 
