@@ -1,12 +1,8 @@
 """The Vagrant backend's tests that need real sockets on loopback (the rest are unit tests in
 tests/unit/test_vagrant_backend.py), with the same fakes for what cannot run here.
 
-No Windows VM, hypervisor or `vagrant` binary exists on the machines this suite runs on, so the
-tests that drive a lab replace python-vagrant's `Vagrant` class and pywinrm's `Session` (and
-`winrm.protocol.Protocol`, which testinfra's winrm backend uses) by fakes that record every
-command and answer like a Windows VM would; each such test says "mock: no Windows VM can run
-here" in its docstring. The tests without that line run the real code paths: the refusal on
-this machine, the fault table, a real subprocess killed at its deadline.
+The fakes, and why they stand in for Windows VMs, are in tests/vagrant_fakes.py; each test that
+uses them says "mock: no Windows VM can run here" in its docstring.
 """
 
 from __future__ import annotations
