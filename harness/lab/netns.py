@@ -47,6 +47,7 @@ from ..net import (
     apply_mtu_blackhole,
     apply_netem,
     apply_outbound_blocks,
+    flush_route_caches,
     remove_mss_clamp,
     remove_mtu_blackhole,
     remove_netem,
@@ -420,7 +421,8 @@ class NetnsLab(Lab):
 
     def restore(self, snapshot: LabSnapshot) -> None:
         """The model, then the kernel: path faults cleared and re-applied as they were when the
-        snapshot was taken (when they differ), listener/firewall/MTU/names by sync()."""
+        snapshot was taken (when they differ), learned path MTUs forgotten (kernel state no
+        snapshot holds), listener/firewall/MTU/names by sync()."""
         wanted = snapshot.state.get("network_faults", {})
         with self._lock:
             if wanted != self._fault_args:
@@ -428,6 +430,7 @@ class NetnsLab(Lab):
                     self.clear_network_fault(action)
                 for action, args in wanted.items():
                     self.apply_network_fault(action, dict(args))
+            flush_route_caches(self.net)
         super().restore(snapshot)
 
     def unsupported(self, requirement: str) -> str | None:

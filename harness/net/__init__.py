@@ -13,6 +13,7 @@ from .lab import NetLab
 from .mtu import (
     apply_mss_clamp,
     apply_mtu_blackhole,
+    flush_route_caches,
     remove_mss_clamp,
     remove_mtu_blackhole,
     set_mtu,
@@ -38,6 +39,7 @@ __all__ = [
     "apply_outbound_blocks",
     "apply_stale_dns",
     "down_all",
+    "flush_route_caches",
     "in_netns",
     "missing_tools",
     "netns_available",

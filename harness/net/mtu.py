@@ -96,6 +96,19 @@ def apply_mtu_blackhole(
         unknown = [n for n in legs if n not in ends]
         if unknown or not legs:
             raise ValueError(f"legs must name some of the endpoints {ends}, not {unknown}")
+    # The ICMP filter goes in before the bottleneck: a segment in flight between the two steps
+    # (an orphaned socket of an earlier connection retransmitting its large segments, say)
+    # would otherwise get its "fragmentation needed" through, and the sender would keep the
+    # learned path MTU for ten minutes, repairing the path the fault is meant to break.
+    if drop_icmp:
+        chains = "".join(
+            f"  chain {hook} {{\n    type filter hook {hook} priority filter; policy accept;\n"
+            f"    {_ICMP_TOO_BIG}\n  }}\n"
+            for hook in ("forward", "output")
+        )
+        _load_table(lab, r, pmtu_table(lab), chains)
+    else:
+        _drop_table(lab, r, pmtu_table(lab))
     _clear_legs(lab)
     if legs is None or set(legs) == set(ends):
         lab.ip(r, *_route_lines(lab, mtu))
@@ -110,15 +123,6 @@ def apply_mtu_blackhole(
         lab.ip(r, *lines)
     lab.faults["mtu_blackhole"] = {"mtu": mtu, "drop_icmp": drop_icmp, "legs": legs}
     flush_route_caches(lab)
-    if drop_icmp:
-        chains = "".join(
-            f"  chain {hook} {{\n    type filter hook {hook} priority filter; policy accept;\n"
-            f"    {_ICMP_TOO_BIG}\n  }}\n"
-            for hook in ("forward", "output")
-        )
-        _load_table(lab, r, pmtu_table(lab), chains)
-    else:
-        _drop_table(lab, r, pmtu_table(lab))
 
 
 def remove_mtu_blackhole(lab: NetLab) -> None:

@@ -21,10 +21,13 @@ from .nsenter import NETNS_DIR, in_netns, netns_path, write_sysctl
 from .topology import Topology
 
 # Written in every lab namespace: PMTU discovery on (TCP sets DF), no TCP MTU probing (which
-# would mask a black hole). Lab veths get no IPv6 addresses (addrgenmode none): IPv4 only.
+# would mask a black hole), no per-destination TCP metrics carried from one connection to the
+# next (a lossy cell's RTT or ssthresh would shape the next cell's connections). Lab veths get
+# no IPv6 addresses (addrgenmode none): IPv4 only.
 NS_SYSCTLS: dict[str, str | int] = {
     "net.ipv4.ip_no_pmtu_disc": 0,
     "net.ipv4.tcp_mtu_probing": 0,
+    "net.ipv4.tcp_no_metrics_save": 1,
 }
 # rp_filter off in the router: the netem stand-in re-injects packets through a TUN device.
 ROUTER_SYSCTLS: dict[str, str | int] = {"net.ipv4.ip_forward": 1, "net.ipv4.conf.all.rp_filter": 0}

@@ -309,6 +309,56 @@ def test_mtu_blackhole_is_the_icmp_filter(lab: NetLab) -> None:
     assert transfer(lab, BIG, timeout=5) == BIG
 
 
+def learned_path_mtus(lab: NetLab) -> dict[str, str]:
+    """Per endpoint, what `ip route get <other endpoint>` says when it carries a learned MTU."""
+    found = {}
+    for node in lab.topology.endpoints():
+        for other in lab.topology.endpoints():
+            if other != node:
+                out = subprocess.run(
+                    ["ip", "-n", lab.ns(node), "route", "get", lab.address(other)],
+                    capture_output=True, text=True, timeout=10, check=True).stdout
+                if " mtu " in out:
+                    found[f"{node}->{other}"] = " ".join(out.split())
+    return found
+
+
+@netns
+@needs_netns
+@needs_nft
+def test_no_step_of_applying_the_blackhole_lets_a_path_mtu_be_learned(
+        lab: NetLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large segments cross the router after every step of applying and removing the fault (an
+    earlier connection's orphaned socket retransmitting, in the matrix). A "fragmentation
+    needed" that got through would be kept by the sender for ten minutes and repair the path:
+    the ICMP filter must be in before the bottleneck, the caches flushed after it."""
+    import harness.net.mtu as mtu
+
+    ports = iter(range(PORT + 1, PORT + 200))
+
+    def burst() -> None:
+        port = next(ports)
+        serve(lab, b"x" * BIG, port=port)
+        fetch(lab, BIG, 0.3, port=port)
+
+    def after(call):  # type: ignore[no-untyped-def]
+        def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+            result = call(*args, **kwargs)
+            burst()
+            return result
+        return wrapped
+
+    monkeypatch.setattr(NetLab, "ip", after(NetLab.ip))
+    monkeypatch.setattr(NetLab, "nft", after(NetLab.nft))
+    monkeypatch.setattr(mtu, "flush_route_caches", after(mtu.flush_route_caches))
+    apply_mtu_blackhole(lab, mtu=1300)
+    remove_mtu_blackhole(lab)
+    apply_mtu_blackhole(lab, mtu=1300, legs=["client"])
+    monkeypatch.undo()
+    assert learned_path_mtus(lab) == {}
+    assert transfer(lab, BIG) < BIG  # still a black hole
+
+
 @netns
 @needs_netns
 @needs_nft
