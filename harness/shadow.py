@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .net.ports import free_port
+
 
 class ShadowError(RuntimeError):
     pass
@@ -28,12 +30,6 @@ def sam_line(user: str, password: str, domain: str = "") -> str:
         argv += ["-d", domain]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True).stdout
     return out.strip().splitlines()[-1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ShadowServer:
@@ -63,7 +59,7 @@ class ShadowServer:
             conf.mkdir(parents=True)
             (conf / "shadow.crt").write_bytes(self.cert_pem)
             (conf / "shadow.key").write_bytes(self.key_pem)
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = home / "shadow.log"
         env = {"DISPLAY": self.display, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
                "PATH": "/usr/bin:/bin"}

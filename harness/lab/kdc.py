@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..net.ports import free_port
 from ..net.state import LabState, default_state_dir, process_start
 
 KDC_TOOLS = ("kdb5_util", "kadmin.local", "krb5kdc", "kinit", "kvno")
@@ -34,7 +35,9 @@ CLIENT_TOOLS = ("kinit", "kvno")
 # synchronization" (5 minutes).
 CLOCKSKEW = 300
 START_TIMEOUT = 10.0
+PORT_ATTEMPTS = 5  # krb5kdc launches when another process takes the picked port first
 _PR_SET_PDEATHSIG = 1
+_PORT_TAKEN = "Address already in use"
 
 
 def missing_tools() -> list[str]:
@@ -75,12 +78,6 @@ def _tool(name: str) -> str:
 def _die_with_parent() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def free_port(address: str) -> int:
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])
 
 
 class KdcError(RuntimeError):
@@ -182,8 +179,9 @@ class Kdc:
         self.state.add({"kind": "tempdir", "path": str(path)})
         path.mkdir(mode=0o700)
         self.dir = path
-        if self.port is None:
-            self.port = free_port(self.address)
+        auto_port = self.port is None
+        if auto_port:
+            self.port = free_port(self.address, udp=True)
         self._write_configs()
         env = self.env()
         self._run([_tool("kdb5_util"), "-r", self.realm, "create", "-s", "-P",
@@ -196,15 +194,37 @@ class Kdc:
         for host in self.hosts:
             if not self.keytab(host).exists():
                 raise KdcError(f"kadmin.local made no keytab for TERMSRV/{host}")
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._launch(env)
+                return self
+            except KdcError as exc:
+                if not (auto_port and attempt < PORT_ATTEMPTS and _PORT_TAKEN in str(exc)):
+                    raise
+            self._forget_process()
+            self.port = free_port(self.address, udp=True)
+            self._write_configs()
+            (self.dir / "kdc.log").unlink(missing_ok=True)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _launch(self, env: dict[str, str]) -> None:
+        """Run krb5kdc and wait until it listens (KdcError with its log when it exits)."""
         self.process = subprocess.Popen(
             [*self._prefix, _tool("krb5kdc"), "-n", "-r", self.realm],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )
         pid = self.process.pid
+        assert self.state is not None
         self.state.add({"kind": "pid", "pid": pid, "start": process_start(pid)})
         self._wait_listening()
-        return self
+
+    def _forget_process(self) -> None:
+        """Drop the state record of a krb5kdc that has exited."""
+        proc, self.process = self.process, None
+        if proc is not None and self.state is not None:
+            self.state.discard(*[r for r in self.state.resources
+                                 if r.get("kind") == "pid" and r.get("pid") == proc.pid])
 
     def _run(self, cmd: list[str], env: dict[str, str], stdin: str | None = None) -> None:
         try:

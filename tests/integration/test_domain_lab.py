@@ -180,6 +180,31 @@ def test_kdc_stop_removes_everything(tmp_path: Path) -> None:
 
 
 
+def test_kdc_takes_another_port_when_its_port_is_taken_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process binds the picked port before krb5kdc does (CI saw a connection take it):
+    krb5kdc's "Address already in use" makes start() pick again, and the KDC serves kinit."""
+    import socket
+
+    import harness.lab.kdc as kdc_module
+    from harness.net.ports import free_port
+
+    squatter = socket.socket()  # bound like an outgoing connection's source port
+    squatter.bind(("127.0.0.1", 0))
+    picks = iter([squatter.getsockname()[1], free_port(udp=True)])
+    monkeypatch.setattr(kdc_module, "free_port", lambda *a, **k: next(picks))
+    with squatter, Kdc("EXAMPLE.TEST", {"bob": "Pa55word!"}, ["h.example.test"],
+                       parent=tmp_path) as kdc:
+        assert kdc.port != squatter.getsockname()[1]
+        assert str(kdc.port) in kdc.krb5_conf.read_text()
+        assert [r for r in kdc.state.resources if r.get("kind") == "pid"] == [
+            r for r in kdc.state.resources if r.get("kind") == "pid"
+            and r.get("pid") == kdc.process.pid]
+        done = subprocess.run(["kinit", "bob@EXAMPLE.TEST"], input="Pa55word!\n", text=True,
+                              capture_output=True, timeout=20, env=kdc.env())
+        assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.parametrize("spnego_wrapped", [False, True])
 def test_hostile_kerberos_tokens_end_typed(lab, spnego_wrapped: bool) -> None:
     """Garbage where an AP-REQ belongs (raw, as rdesktop sends it, or inside SPNEGO) is a

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.freerdp import run_xfreerdp
+from harness.net.ports import free_port
 from harness.pki import KeyPair
 from harness.probe.profiles import load_profile
 from harness.probe.runner import ProbeOptions, ProbeTarget, run_probe
@@ -25,12 +26,6 @@ from tests.helpers import PASSWORD, USER
 pytestmark = [pytest.mark.xdist_group("freerdp"), pytest.mark.timeout(120)]
 
 XRDP_INI = Path("/etc/xrdp/xrdp.ini")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(base: str, port: int, security_layer: str, cert: Path, key: Path, log: Path) -> str:
@@ -51,7 +46,7 @@ def running_xrdp(pair: KeyPair, security_layer: str, tmp: Path) -> Iterator[int]
     cert, key = tmp / "cert.pem", tmp / "key.pem"
     cert.write_bytes(pair.cert_pem)
     key.write_bytes(pair.key_pem)
-    port = _free_port()
+    port = free_port()
     ini = tmp / "xrdp.ini"
     ini.write_text(_config(XRDP_INI.read_text(), port, security_layer, cert, key,
                            tmp / "xrdp.log"))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.net.ports import free_port
 from harness.probe.profiles import load_profile
 from harness.probe.runner import ProbeOptions, ProbeTarget, run_probe
 
@@ -22,16 +23,10 @@ pytestmark = pytest.mark.skipif(XRDP is None or not Path("/etc/xrdp/xrdp.ini").e
                                 reason="xrdp is not installed (Debian package xrdp)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def xrdp(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[int]:
     """xrdp --nodaemon on 127.0.0.1:<free port>, security layer from the test's parameter."""
-    port = _free_port()
+    port = free_port()
     layer = getattr(request, "param", "rdp")
     changes = {"port": f"tcp://127.0.0.1:{port}", "security_layer": layer, "fork": "false",
                "LogFile": str(tmp_path / "xrdp.log"), "EnableSyslog": "false"}
