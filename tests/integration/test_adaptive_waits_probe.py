@@ -36,7 +36,7 @@ def silent_server() -> Iterator[int]:
     listener.close()
 
 
-@pytest.mark.parametrize("floor", [None, 0.2])
+@pytest.mark.parametrize("floor", [None, 0.2, 5.0])
 def test_a_silent_server_times_out_after_the_adapted_wait(silent_server: int,
                                                           floor: float | None) -> None:
     profile = bounded(load_profile("mstsc-win11"), 1.0)
@@ -47,6 +47,10 @@ def test_a_silent_server_times_out_after_the_adapted_wait(silent_server: int,
     detail = result.stages[-1].detail
     if floor is None:
         assert detail["wait_seconds"] == 1.0 and failure.reason == "no answer within 1 s"
-    else:  # the TCP connect on loopback is far under 20 ms: the floor decides
-        assert detail["wait_seconds"] == 0.2
-        assert not any(c.isdigit() for c in failure.reason), failure.reason
+    else:
+        # the TCP connect on loopback is far under 20 ms: the floor decides, up to the
+        # profile's own limit; the reason reads the same whichever bound (a loaded machine
+        # reaches the profile's limit where a quiet one stops at the adapted wait)
+        assert detail["wait_seconds"] == min(floor, 1.0)
+        assert failure.reason == ("no answer within the wait adapted to the connection's round"
+                                  " trips (at most 1 s)")
