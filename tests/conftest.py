@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from harness.pki import KeyPair, expired_window, issue_server_cert, make_ca
 
@@ -18,6 +19,15 @@ from harness.pki import KeyPair, expired_window, issue_server_cert, make_ca
 # Ctrl-C on a child would then see it ignored. The tests' processes take the default back.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# Property tests: the suite (and so CI) replays the same examples every run, with no time limit
+# per example, so a run's result depends on the code alone, not on a random draw or the
+# machine's load. HYPOTHESIS_PROFILE=explore draws new examples (the fuzz targets in
+# tests/fuzz/ are the long exploration).
+settings.register_profile("suite", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 @pytest.fixture(scope="session")
