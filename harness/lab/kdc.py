@@ -220,7 +220,7 @@ class Kdc:
         self._wait_listening()
 
     def _forget_process(self) -> None:
-        """Drop the state record of a krb5kdc that has exited."""
+        """Drop the process and its state record (once krb5kdc has exited)."""
         proc, self.process = self.process, None
         if proc is not None and self.state is not None:
             self.state.discard(*[r for r in self.state.resources
@@ -259,18 +259,15 @@ class Kdc:
         raise KdcError(f"krb5kdc did not listen on {self.address}:{self.port} in {START_TIMEOUT} s")
 
     def stop(self) -> None:
-        proc, self.process = self.process, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
-            if self.state is not None:
-                self.state.discard(*[r for r in self.state.resources
-                                     if r.get("kind") == "pid" and r.get("pid") == proc.pid])
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        self._forget_process()
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             if self.state is not None:

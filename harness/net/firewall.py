@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
+from .nft import chain, drop_table, load_table
+
 if TYPE_CHECKING:
     from .lab import NetLab
 
@@ -28,9 +30,7 @@ def apply_firewall(
 
 def remove_firewall(lab: NetLab, *, node: str = "host") -> None:
     """Delete the firewall table (no error when it is not there)."""
-    table = firewall_table(lab)
-    lab.nft(node, f"table inet {table} {{}}\ndelete table inet {table}\n")
-    lab.forget({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
+    drop_table(lab, node, firewall_table(lab))
 
 
 def apply_firewall_ports(
@@ -47,25 +47,7 @@ def apply_firewall_ports(
         if not 0 < port < 65536:
             raise ValueError(f"bad port {port}")
     rules = [f"tcp dport {port} {_VERDICT[action]}" for port, action in sorted(verdicts.items())]
-    _replace_table(lab, node, firewall_table(lab), "input", rules)
-
-
-def _replace_table(lab: NetLab, node: str, table: str, hook: str, rules: list[str]) -> None:
-    """(Re)create one inet table on node with one filter chain on `hook` holding `rules`, in
-    one nft transaction, recorded in the lab's state file first."""
-    lab.record({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
-    body = "".join(f"    {rule}\n" for rule in rules)
-    lab.nft(
-        node,
-        f"table inet {table} {{}}\n"
-        f"delete table inet {table}\n"
-        f"table inet {table} {{\n"
-        f"  chain {hook} {{\n"
-        f"    type filter hook {hook} priority filter; policy accept;\n"
-        f"{body}"
-        f"  }}\n"
-        f"}}\n",
-    )
+    load_table(lab, node, firewall_table(lab), chain("input", rules))
 
 
 def outbound_table(lab: NetLab) -> str:
@@ -81,11 +63,10 @@ def apply_outbound_blocks(lab: NetLab, blocked: set[tuple[str, int]], *,
     table."""
     table = outbound_table(lab)
     if not blocked:
-        lab.nft(node, f"table inet {table} {{}}\ndelete table inet {table}\n")
-        lab.forget({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
+        drop_table(lab, node, table)
         return
     for address, port in blocked:
         if not 0 < port < 65536 or not all(p.isdigit() for p in address.split(".")):
             raise ValueError(f"bad endpoint {address}:{port}")
     rules = [f"ip daddr {address} tcp dport {port} drop" for address, port in sorted(blocked)]
-    _replace_table(lab, node, table, "output", rules)
+    load_table(lab, node, table, chain("output", rules))

@@ -24,13 +24,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .cmd import ip_batch
+from .nft import chain, drop_table, load_table
 from .nsenter import write_sysctl
 
 if TYPE_CHECKING:
     from .lab import NetLab
 
 _ICMP_TOO_BIG = (
-    "icmp type destination-unreachable icmp code 4 drop\n    icmpv6 type packet-too-big drop"
+    "icmp type destination-unreachable icmp code 4 drop",
+    "icmpv6 type packet-too-big drop",
 )
 
 
@@ -58,19 +60,6 @@ def _route_lines(
         for i in lab.topology.node_ifaces(lab.router)
         if only is None or i.peer in only
     ]
-
-
-def _load_table(lab: NetLab, node: str, table: str, body: str) -> None:
-    lab.record({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
-    lab.nft(
-        node,
-        f"table inet {table} {{}}\ndelete table inet {table}\ntable inet {table} {{\n{body}}}\n",
-    )
-
-
-def _drop_table(lab: NetLab, node: str, table: str) -> None:
-    lab.nft(node, f"table inet {table} {{}}\ndelete table inet {table}\n")
-    lab.forget({"kind": "nft_table", "ns": lab.ns(node), "family": "inet", "table": table})
 
 
 def apply_mtu_blackhole(
@@ -101,14 +90,10 @@ def apply_mtu_blackhole(
     # would otherwise get its "fragmentation needed" through, and the sender would keep the
     # learned path MTU for ten minutes, repairing the path the fault is meant to break.
     if drop_icmp:
-        chains = "".join(
-            f"  chain {hook} {{\n    type filter hook {hook} priority filter; policy accept;\n"
-            f"    {_ICMP_TOO_BIG}\n  }}\n"
-            for hook in ("forward", "output")
-        )
-        _load_table(lab, r, pmtu_table(lab), chains)
+        chains = chain("forward", _ICMP_TOO_BIG) + chain("output", _ICMP_TOO_BIG)
+        load_table(lab, r, pmtu_table(lab), chains)
     else:
-        _drop_table(lab, r, pmtu_table(lab))
+        drop_table(lab, r, pmtu_table(lab))
     _clear_legs(lab)
     if legs is None or set(legs) == set(ends):
         lab.ip(r, *_route_lines(lab, mtu))
@@ -131,7 +116,7 @@ def remove_mtu_blackhole(lab: NetLab) -> None:
     if lab.faults.pop("mtu_blackhole", None) is not None:
         _clear_legs(lab)
         lab.ip(r, *_route_lines(lab, None))
-    _drop_table(lab, r, pmtu_table(lab))
+    drop_table(lab, r, pmtu_table(lab))
     flush_route_caches(lab)
 
 
@@ -158,13 +143,11 @@ def set_mtu(lab: NetLab, node: str, mtu: int, peer: str | None = None) -> None:
 
 def apply_mss_clamp(lab: NetLab, *, node: str | None = None) -> None:
     """Clamp the MSS of forwarded SYNs to the route MTU (`set rt mtu`) in the router."""
-    body = (
-        "  chain forward {\n    type filter hook forward priority mangle; policy accept;\n"
-        "    tcp flags syn tcp option maxseg size set rt mtu\n  }\n"
-    )
-    _load_table(lab, node or lab.router, mss_table(lab), body)
+    body = chain("forward", ["tcp flags syn tcp option maxseg size set rt mtu"],
+                 priority="mangle")
+    load_table(lab, node or lab.router, mss_table(lab), body)
 
 
 def remove_mss_clamp(lab: NetLab, *, node: str | None = None) -> None:
     """Remove the MSS clamping table."""
-    _drop_table(lab, node or lab.router, mss_table(lab))
+    drop_table(lab, node or lab.router, mss_table(lab))
