@@ -1,17 +1,22 @@
-"""Small builders the tests share: a running emulated host with a given policy."""
+"""Small builders the tests share: a running emulated host with a given policy, and what a lab
+namespace's kernel learned about path MTUs."""
 
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.host.credentials import check_pair
 from harness.host.policy import CredentialUnavailable, HostPolicy, TlsCredential
 from harness.host.server import EmulatedHost, listen
 from harness.pki import KeyPair
 from harness.rdp import events as ev
+
+if TYPE_CHECKING:
+    from harness.net import NetLab
 
 USER, PASSWORD = "alice", "Secret1!"
 
@@ -38,3 +43,17 @@ def running_host(policy: HostPolicy) -> Iterator[tuple[EmulatedHost, list[ev.Hos
         yield host, log
     finally:
         host.stop()
+
+
+def learned_path_mtus(lab: NetLab) -> dict[str, str]:
+    """Per endpoint, what `ip route get <other endpoint>` says when it carries a learned MTU."""
+    found = {}
+    for node in lab.topology.endpoints():
+        for other in lab.topology.endpoints():
+            if other != node:
+                out = subprocess.run(
+                    ["ip", "-n", lab.ns(node), "route", "get", lab.address(other)],
+                    capture_output=True, text=True, timeout=10, check=True).stdout
+                if " mtu " in out:
+                    found[f"{node}->{other}"] = " ".join(out.split())
+    return found

@@ -217,6 +217,25 @@ def test_mss_clamp_on_the_router_repairs_the_blackhole(lab: NetnsLab) -> None:
     assert outcome(probe(lab)) == "usable"
 
 
+def test_restore_forgets_a_learned_path_mtu(lab: NetnsLab) -> None:
+    """A path MTU the kernel learned is no snapshot's state: restoring forgets it, even when the
+    faults on the path are unchanged (the restore then re-applies nothing)."""
+    from harness.net.mtu import pmtu_table
+    from harness.net.nft import drop_table
+    from tests.helpers import learned_path_mtus
+
+    lab.apply_network_fault("mtu_blackhole", {"mtu": 1300})
+    broken = lab.snapshot("broken")
+    assert not probe(lab).ok
+    # ICMP let through behind the model's back: the host learns the bottleneck, and the TLS
+    # flight then fits it
+    drop_table(lab.net, lab.net.router, pmtu_table(lab.net))
+    assert outcome(probe(lab)) == "usable"
+    assert "host->client" in learned_path_mtus(lab.net)
+    lab.restore(broken)
+    assert learned_path_mtus(lab.net) == {}
+
+
 def test_netem_delay_is_on_the_path(lab: NetnsLab) -> None:
     lab.apply_network_fault("netem", {"delay_ms": 40})
     result = probe(lab)

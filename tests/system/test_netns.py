@@ -41,6 +41,7 @@ from harness.net.capability import missing_tools
 from harness.net.namespaces import list_netns
 from harness.net.nsenter import ETC_NETNS, read_sysctl
 from harness.net.state import LabState
+from tests.helpers import learned_path_mtus
 
 REPO = Path(__file__).resolve().parents[2]
 OK, WHY = netns_available()
@@ -307,20 +308,6 @@ def test_mtu_blackhole_is_the_icmp_filter(lab: NetLab) -> None:
     """Same bottleneck with ICMP allowed: PMTU discovery repairs the path."""
     apply_mtu_blackhole(lab, mtu=1300, drop_icmp=False)
     assert transfer(lab, BIG, timeout=5) == BIG
-
-
-def learned_path_mtus(lab: NetLab) -> dict[str, str]:
-    """Per endpoint, what `ip route get <other endpoint>` says when it carries a learned MTU."""
-    found = {}
-    for node in lab.topology.endpoints():
-        for other in lab.topology.endpoints():
-            if other != node:
-                out = subprocess.run(
-                    ["ip", "-n", lab.ns(node), "route", "get", lab.address(other)],
-                    capture_output=True, text=True, timeout=10, check=True).stdout
-                if " mtu " in out:
-                    found[f"{node}->{other}"] = " ".join(out.split())
-    return found
 
 
 @netns
